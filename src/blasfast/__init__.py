@@ -1,0 +1,15 @@
+"""blasfast: raw CUDA kernels through CuPy for the linear algebra under scientific computing
+and deep learning, with a NumPy-like API.
+
+Every op takes NumPy arrays (CPU path) or CuPy / CUDA arrays (GPU path) and returns the
+same kind. Nothing is compiled at import.
+"""
+
+from ._errors import KernelCompileError as KernelCompileError
+from ._errors import LinAlgError as LinAlgError
+from ._info import info as info
+from .gemm import batched_gemm as batched_gemm
+from .gemm import matmul as matmul
+from . import nn as nn
+
+__version__ = "0.1.0"

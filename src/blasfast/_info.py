@@ -1,0 +1,64 @@
+"""``bf.info()``: versions, GPU facts and the kernel cache location."""
+
+import platform
+import sys
+
+import numpy as np
+import scipy
+
+from . import _backend
+
+
+def info():
+    """Describe this installation.
+
+    Returns
+    -------
+    dict
+        ``blasfast``, ``python``, ``numpy``, ``scipy`` and ``cupy`` versions (``cupy`` is
+        None when not installed), ``gpu_available`` (bool), and when a GPU is usable its
+        ``gpu_name``, ``compute_capability`` (e.g. ``"90"``), ``cuda_runtime`` and
+        ``cuda_driver`` versions and ``gpu_count``; ``kernel_cache_dir`` (where CuPy keeps
+        compiled kernels). Never raises because of a missing or broken CUDA install: the
+        reason goes to ``gpu_error``.
+
+    Notes
+    -----
+    Queries the device once (no kernel launch, no synchronization of pending work).
+    """
+    from . import __version__
+
+    d = {
+        "blasfast": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "cupy": None,
+        "gpu_available": False,
+        "kernel_cache_dir": _backend.kernel_cache_dir(),
+    }
+    cp = _backend._cupy()
+    if cp is None:
+        d["gpu_error"] = "CuPy is not installed (pip install blasfast[cuda])"
+        return d
+    d["cupy"] = cp.__version__
+    if not _backend.gpu_available():
+        d["gpu_error"] = "CuPy found no usable CUDA device"
+        return d
+    try:
+        dev = cp.cuda.Device()
+        props = cp.cuda.runtime.getDeviceProperties(dev.id)
+        name = props["name"]
+        d.update(
+            gpu_available=True,
+            gpu_name=name.decode() if isinstance(name, bytes) else str(name),
+            compute_capability=str(dev.compute_capability),
+            gpu_count=cp.cuda.runtime.getDeviceCount(),
+            cuda_runtime=cp.cuda.runtime.runtimeGetVersion(),
+            cuda_driver=cp.cuda.runtime.driverGetVersion(),
+        )
+    except Exception as exc:  # a driver/runtime mismatch must not break info()
+        d["gpu_available"] = False
+        d["gpu_error"] = f"{type(exc).__name__}: {exc}"
+    return d

@@ -1,0 +1,100 @@
+"""Kernel families: declared as data at import, compiled lazily with CuPy + NVRTC.
+
+A *family* is one ``.cu`` file plus the list of template instantiations (NVRTC *name
+expressions*, e.g. ``"gemm_strided_batched<float, 64, 64, 16, 4, 4>"``) that the Python
+launchers can ask for. Ops declare their family when their module is imported; nothing is
+compiled until a launcher first calls :func:`get_function`. One ``cupy.RawModule`` is built
+per (family, device), memoized here; CuPy also caches the cubin on disk, keyed by source,
+options and NVRTC version, so a new process does not recompile.
+
+The compile check (``python -m blasfast.kernels check``) uses :func:`nvrtc_options` so that
+it compiles with exactly the options the runtime uses.
+"""
+
+import dataclasses
+import pathlib
+import threading
+
+from .._errors import KernelCompileError
+
+KERNEL_DIR = pathlib.Path(__file__).resolve().parent
+
+# Options blasfast passes to cupy.RawModule.
+BASE_OPTIONS = ("--std=c++17", f"-I{KERNEL_DIR}")
+# Options CuPy appends itself when it compiles a RawModule with NVRTC (see
+# cupy/cuda/compiler.py: _compile_with_cache_cuda and _compile_using_nvrtc): flush
+# denormals to zero in FP32 arithmetic, and treat unannotated functions as device code.
+CUPY_ADDED_OPTIONS = ("-ftz=true", "--device-as-default-execution-space")
+# The architectures the compile check builds for (A100 class and H100/H200 class).
+CHECK_ARCHS = (80, 90)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A kernel family: one source file and every instantiation the launchers may use."""
+
+    name: str
+    source: str
+    name_expressions: tuple
+
+    def code(self):
+        """The CUDA source text."""
+        return (KERNEL_DIR / self.source).read_text()
+
+
+_families = {}
+_modules = {}
+_lock = threading.Lock()
+
+
+def declare(name, source, name_expressions):
+    """Declare (or re-declare identically) a kernel family. Compiles nothing."""
+    fam = Family(name, source, tuple(name_expressions))
+    old = _families.setdefault(name, fam)
+    if old != fam:
+        raise RuntimeError(f"kernel family {name!r} declared twice with different contents")
+    return fam
+
+
+def families():
+    """All declared families, by name."""
+    return dict(_families)
+
+
+def nvrtc_options(arch):
+    """The full NVRTC option list the runtime uses for compute capability ``arch``."""
+    return BASE_OPTIONS + CUPY_ADDED_OPTIONS + (f"-arch=sm_{arch}",)
+
+
+def get_function(family, name_expression):
+    """The compiled ``cupy.RawKernel`` for one instantiation on the current device.
+
+    Compiles the whole family on first use per device (all its instantiations in one
+    NVRTC call) and memoizes the module.
+
+    Raises
+    ------
+    KernelCompileError
+        If NVRTC rejects the source; the message holds NVRTC's log.
+    """
+    import cupy
+
+    fam = _families[family]
+    if name_expression not in fam.name_expressions:
+        raise KeyError(f"{name_expression!r} is not declared in kernel family {family!r}")
+    key = (family, cupy.cuda.Device().id)
+    mod = _modules.get(key)
+    if mod is None:
+        with _lock:
+            mod = _modules.get(key)
+            if mod is None:
+                try:
+                    mod = cupy.RawModule(code=fam.code(), options=BASE_OPTIONS,
+                                         name_expressions=list(fam.name_expressions))
+                    mod.compile()
+                except cupy.cuda.compiler.CompileException as exc:
+                    raise KernelCompileError(
+                        f"kernel family {family!r} ({fam.source}) failed to compile:\n{exc}"
+                    ) from exc
+                _modules[key] = mod
+    return mod.get_function(name_expression)

@@ -1,0 +1,243 @@
+"""batched_gemm / matmul: numerics against a float64 reference, semantics, and errors.
+
+Accuracy bound used throughout (Higham, *Accuracy and Stability of Numerical Algorithms*,
+§3.5): computed in precision u, each element of ``alpha*A@B + beta*C`` satisfies
+``|D - D_exact| <= gamma_{K+2} * (|alpha| |A||B| + |beta| |C|)`` componentwise, with
+``gamma_n = n*u / (1 - n*u)``; so the Frobenius norm of the error is bounded by gamma times
+the Frobenius norm of that majorant. Both paths, any summation order, meet it.
+"""
+
+import numpy as np
+import pytest
+
+import blasfast as bf
+from conftest import to_numpy
+
+UNIT = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
+DTYPES = [np.float32, np.float64]
+
+
+def _op(x, t):
+    return np.swapaxes(x, -1, -2) if t else x
+
+
+def assert_gemm_close(d, a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """Check d against the float64 result within the gamma_{K+2} bound above."""
+    d = to_numpy(d)
+    A = _op(to_numpy(a).astype(np.float64), trans_a)
+    B = _op(to_numpy(b).astype(np.float64), trans_b)
+    ref = alpha * (A @ B)
+    major = abs(alpha) * (np.abs(A) @ np.abs(B))
+    if c is not None and beta != 0:
+        C = to_numpy(c).astype(np.float64)
+        ref = ref + beta * C
+        major = major + abs(beta) * np.abs(C)
+    assert d.shape == ref.shape
+    k = A.shape[-1]
+    u = UNIT[d.dtype]
+    gamma = (k + 2) * u / (1 - (k + 2) * u)
+    err = np.linalg.norm((d - ref).ravel())
+    assert np.all(np.isfinite(d))
+    assert err <= gamma * np.linalg.norm(np.broadcast_to(major, ref.shape).ravel()), (
+        f"error {err:.3e} above the bound {gamma:.3e} * |majorant|")
+
+
+def rand(xp, rng, shape, dtype):
+    return xp.asarray(rng.standard_normal(shape).astype(dtype))
+
+
+SHAPES = [  # (a shape, b shape)
+    ((5, 3, 4), (5, 4, 2)),
+    ((3, 4), (7, 4, 6)),           # 2-D a broadcast over b's batch
+    ((2, 1, 7, 9), (1, 3, 9, 5)),  # two broadcast batch dims
+    ((2, 3, 4, 1, 6, 5), (3, 1, 2, 5, 7)),  # more than two batch dims after folding
+    ((1, 17, 33), (1, 33, 65)),    # sizes crossing every tile size class
+    ((4, 80, 70), (4, 70, 90)),    # "large" tiles with ragged edges
+    ((3, 1, 1), (3, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_matches_float64_reference(xp, rng, dtype, shapes):
+    a, b = rand(xp, rng, shapes[0], dtype), rand(xp, rng, shapes[1], dtype)
+    d = bf.batched_gemm(a, b)
+    assert type(d) is type(a) and d.dtype == dtype
+    assert d.shape == np.matmul(np.empty(shapes[0]), np.empty(shapes[1])).shape
+    assert_gemm_close(d, a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_transposes(xp, rng, dtype, trans_a, trans_b):
+    m, n, k = 19, 23, 37
+    a = rand(xp, rng, (6,) + ((k, m) if trans_a else (m, k)), dtype)
+    b = rand(xp, rng, (6,) + ((n, k) if trans_b else (k, n)), dtype)
+    d = bf.batched_gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+    assert d.shape == (6, m, n)
+    assert_gemm_close(d, a, b, trans_a=trans_a, trans_b=trans_b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_alpha_beta_and_broadcast_c(xp, rng, dtype):
+    a, b = rand(xp, rng, (4, 9, 11), dtype), rand(xp, rng, (4, 11, 13), dtype)
+    c = rand(xp, rng, (1, 9, 13), dtype)
+    alpha, beta = rng.uniform(-2, 2), rng.uniform(-2, 2)
+    d = bf.batched_gemm(a, b, c, alpha=alpha, beta=beta)
+    assert_gemm_close(d, a, b, c, alpha, beta)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_and_in_place_c(xp, rng, dtype):
+    a, b = rand(xp, rng, (3, 8, 5), dtype), rand(xp, rng, (3, 5, 7), dtype)
+    c = rand(xp, rng, (3, 8, 7), dtype)
+    c0 = c.copy()
+    out = xp.full((3, 8, 7), np.nan, dtype)  # poisoned: an unwritten element fails
+    r = bf.batched_gemm(a, b, c, beta=0.5, out=out)
+    assert r is out
+    assert_gemm_close(out, a, b, c0, 1.0, 0.5)
+    r = bf.batched_gemm(a, b, c, alpha=-1.0, beta=2.0, out=c)  # BLAS-style C update
+    assert r is c
+    assert_gemm_close(c, a, b, c0, -1.0, 2.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_non_contiguous_views_are_read_in_place(xp, rng, dtype):
+    base_a = rand(xp, rng, (6, 30, 40), dtype)
+    base_b = rand(xp, rng, (40, 6, 50), dtype)
+    a = base_a[::2, 3:28:2, ::-3]          # (3, 13, 14), negative and non-unit strides
+    b = base_b[:14, ::2].transpose(1, 0, 2)[:, :, 5:45:3]  # (3, 14, 14), batch stride != size
+    d = bf.batched_gemm(a, b)
+    assert_gemm_close(d, a, b)
+    out_base = xp.full((3, 13, 28), np.nan, dtype)
+    out = out_base[:, :, ::2]              # a strided out
+    bf.batched_gemm(a, b, out=out)
+    assert_gemm_close(out, a, b)
+    assert np.all(np.isnan(to_numpy(out_base[:, :, 1::2])))  # untouched between columns
+
+
+def test_many_tiny_matrices_beyond_one_grid_dimension(xp, rng):
+    # 70,000 matrices: more than the 65,535 blocks one grid dimension holds.
+    a, b = rand(xp, rng, (70000, 2, 3), np.float64), rand(xp, rng, (70000, 3, 2), np.float64)
+    assert_gemm_close(bf.batched_gemm(a, b), a, b)
+
+
+def test_k_zero_gives_beta_c(xp, rng):
+    a, b = xp.empty((2, 3, 0)), xp.empty((2, 0, 4))
+    c = rand(xp, rng, (2, 3, 4), np.float64)
+    np.testing.assert_array_equal(to_numpy(bf.batched_gemm(a, b)), np.zeros((2, 3, 4)))
+    np.testing.assert_allclose(to_numpy(bf.batched_gemm(a, b, c, beta=3.0)),
+                               3.0 * to_numpy(c), rtol=1e-15)
+
+
+@pytest.mark.parametrize("shapes", [((0, 3, 4), (0, 4, 5)), ((2, 0, 4), (4, 5)),
+                                    ((2, 3, 4), (4, 0))])
+def test_empty_results(xp, shapes):
+    d = bf.batched_gemm(xp.ones(shapes[0]), xp.ones(shapes[1]))
+    assert d.shape == np.matmul(np.ones(shapes[0]), np.ones(shapes[1])).shape
+    assert d.size == 0
+
+
+def test_beta_zero_never_reads_c(xp, rng):
+    a, b = rand(xp, rng, (2, 4, 4), np.float32), rand(xp, rng, (2, 4, 4), np.float32)
+    c = xp.full((2, 4, 4), np.nan, np.float32)
+    assert_gemm_close(bf.batched_gemm(a, b, c, beta=0.0), a, b)
+
+
+def test_nan_and_inf_in_operands_propagate(xp, rng):
+    a, b = rand(xp, rng, (2, 5, 6), np.float64), rand(xp, rng, (2, 6, 3), np.float64)
+    a[1, 2, 4] = np.nan
+    b[0, 1, 2] = np.inf
+    d = to_numpy(bf.batched_gemm(a, b))
+    assert np.all(np.isnan(d[1, 2, :]))
+    assert np.all(np.isinf(d[0, :, 2]) | np.isnan(d[0, :, 2]))
+    finite = np.ones(d.shape, bool)
+    finite[1, 2, :] = finite[0, :, 2] = False
+    assert np.all(np.isfinite(d[finite]))
+
+
+def test_inputs_are_not_modified(xp, rng):
+    a, b = rand(xp, rng, (3, 6, 7), np.float32), rand(xp, rng, (3, 7, 5), np.float32)
+    c = rand(xp, rng, (3, 6, 5), np.float32)
+    copies = [x.copy() for x in (a, b, c)]
+    bf.batched_gemm(a, b, c, alpha=2.0, beta=-1.0)
+    for x, x0 in zip((a, b, c), copies):
+        np.testing.assert_array_equal(to_numpy(x), to_numpy(x0))
+
+
+@pytest.mark.parametrize("sa,sb", [((5,), (5,)), ((5,), (5, 3)), ((4, 5), (5,)),
+                                   ((2, 4, 5), (5,)), ((5,), (2, 5, 3))])
+def test_matmul_follows_numpy(xp, rng, sa, sb):
+    a, b = rand(xp, rng, sa, np.float64), rand(xp, rng, sb, np.float64)
+    expect = np.matmul(to_numpy(a), to_numpy(b))
+    r = bf.matmul(a, b)
+    assert r.shape == expect.shape
+    np.testing.assert_allclose(to_numpy(r), expect, rtol=1e-12, atol=1e-12)
+    out = xp.full(expect.shape, np.nan)
+    assert bf.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(to_numpy(out), expect, rtol=1e-12, atol=1e-12)
+
+
+# --- errors: each names the op, the argument, what was expected and what came -------------
+
+def test_error_messages():
+    f32 = np.ones((8, 3, 5), np.float32)
+    with pytest.raises(ValueError, match=r"batched_gemm: a and b must agree on K.*"
+                                         r"\(8, 3, 5\) and \(8, 4, 2\)"):
+        bf.batched_gemm(f32, np.ones((8, 4, 2), np.float32))
+    with pytest.raises(ValueError, match="batch dimensions do not broadcast: a \\(8,\\)"):
+        bf.batched_gemm(f32, np.ones((7, 5, 2), np.float32))
+    with pytest.raises(TypeError, match="a must have dtype float32, float64; got int64"):
+        bf.batched_gemm(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64))
+    with pytest.raises(TypeError, match="a and b must have the same dtype, got float32 and "
+                                        "float64"):
+        bf.batched_gemm(f32, np.ones((8, 5, 2)))
+    with pytest.raises(TypeError, match="same dtype"):
+        bf.batched_gemm(f32, f32, np.ones((3, 3)), trans_b=True)
+    with pytest.raises(ValueError, match="a must have at least 2 dimensions"):
+        bf.batched_gemm(np.ones(3), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="matmul: operands must be at least 1-D"):
+        bf.matmul(np.float64(2.0), np.ones(3))
+    with pytest.raises(ValueError, match=r"c of shape \(2, 3\) does not broadcast"):
+        bf.batched_gemm(f32, f32, np.ones((2, 3), np.float32), trans_b=True, beta=1.0)
+    with pytest.raises(ValueError, match=r"out must have shape \(8, 3, 3\), got \(8, 3\)"):
+        bf.batched_gemm(f32, f32, trans_b=True, out=np.empty((8, 3), np.float32))
+    with pytest.raises(TypeError, match="alpha must be a real number, got complex"):
+        bf.batched_gemm(f32, f32, trans_b=True, alpha=1j)
+    with pytest.raises(TypeError, match="beta must be a real number, got str"):
+        bf.batched_gemm(f32, f32, trans_b=True, beta="1")
+
+
+def test_out_errors():
+    a = np.ones((4, 4))
+    with pytest.raises(ValueError, match="out overlaps a"):
+        bf.batched_gemm(a, a, out=a)
+    ro = np.empty((4, 4))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        bf.batched_gemm(a, a, out=ro)
+    with pytest.raises(ValueError, match="zero stride"):
+        bf.batched_gemm(a, a, out=np.lib.stride_tricks.as_strided(np.empty(4), (4, 4), (0, 8)))
+    with pytest.raises(TypeError, match="result and out must have the same dtype"):
+        bf.batched_gemm(a, a, out=np.empty((4, 4), np.float32))
+
+
+class _FakeCudaArray:
+    """Looks like a device array (CUDA array interface) without being one."""
+
+    __cuda_array_interface__ = {"shape": (2, 2), "typestr": "<f8", "data": (0, False),
+                                "version": 3}
+
+
+def test_host_and_device_arrays_are_not_mixed():
+    with pytest.raises(TypeError, match="batched_gemm: all arrays must live on the same "
+                                        "side: got a GPU array and a host array"):
+        bf.batched_gemm(_FakeCudaArray(), np.ones((2, 2)))
+
+
+def test_device_array_without_usable_gpu_is_a_clear_error():
+    if bf._backend.gpu_available():
+        pytest.skip("a GPU is usable here: the no-GPU error cannot occur")
+    with pytest.raises(RuntimeError, match="got a GPU array \\(_FakeCudaArray\\)"):
+        bf.batched_gemm(_FakeCudaArray(), _FakeCudaArray())

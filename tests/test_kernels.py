@@ -1,0 +1,45 @@
+"""The kernel compile check: every declared instantiation compiles for sm_80 and sm_90 with
+NVRTC, here, with no GPU, using the runtime's options."""
+
+import pytest
+
+from blasfast.kernels import __main__ as kernels_main
+from blasfast.kernels import _check, _compile
+
+pytest.importorskip("cuda.bindings.nvrtc", reason="cuda-bindings is not installed "
+                                                  "(pip install blasfast[test])")
+
+
+def test_every_family_compiles_for_sm80_and_sm90_without_spills():
+    reports, errors = _check.check()
+    assert errors == []
+    declared = {(f.name, e) for f in _compile.families().values() for e in f.name_expressions}
+    assert declared, "no kernel family is declared"
+    for arch in _compile.CHECK_ARCHS:
+        built = {(r.family, r.name_expression) for r in reports if r.arch == arch}
+        assert built == declared
+    for r in reports:
+        assert 0 < r.registers <= 255, r
+        assert r.spill_stores == 0 and r.spill_loads == 0, f"register spills in {r}"
+
+
+def test_check_command_prints_a_table_and_exits_zero(capsys):
+    assert kernels_main.main(["check", "--arch", "90", "--family", "gemm"]) == 0
+    out = capsys.readouterr().out
+    assert "gemm_strided_batched<double, 64, 64, 8, 4, 4>" in out and "sm_90" in out
+    assert "0 failed" in out
+
+
+def test_compile_error_is_reported_with_the_log(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.cu"
+    bad.write_text("template <typename T> __global__ void k(T* x) { x[0] = undeclared; }\n")
+    monkeypatch.setattr(_compile, "KERNEL_DIR", tmp_path)
+    fam = _compile.Family("bad", "bad.cu", ("k<float>",))
+    with pytest.raises(_check.CheckError, match="(?s)failed to compile for sm_90.*undeclared"):
+        _check.compile_family(fam, 90)
+
+
+def test_runtime_and_check_share_options():
+    opts = _compile.nvrtc_options(90)
+    assert opts[:len(_compile.BASE_OPTIONS)] == _compile.BASE_OPTIONS
+    assert "-arch=sm_90" in opts and "-ftz=true" in opts
