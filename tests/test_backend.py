@@ -68,3 +68,19 @@ def test_cupy_arrays_take_the_gpu_path_and_come_back_as_cupy():
     assert isinstance(r, cupy.ndarray)
     with pytest.raises(TypeError, match="same side"):
         bf.batched_gemm(a, a.get())
+
+
+def test_warmup_without_gpu_is_a_clear_error():
+    if _backend.gpu_available():
+        assert "gemm" in bf.warmup(["gemm"])
+    else:
+        with pytest.raises(RuntimeError, match="warmup: no usable CUDA GPU"):
+            bf.warmup()
+
+
+def test_gpu_check_environment_names_commit_and_versions():
+    from blasfast import gpu_check
+
+    env = gpu_check.environment()
+    for key in ("blasfast", "numpy", "cupy", "gpu_available", "commit", "date"):
+        assert key in env

@@ -10,6 +10,7 @@ from ._errors import LinAlgError as LinAlgError
 from ._info import info as info
 from .gemm import batched_gemm as batched_gemm
 from .gemm import matmul as matmul
+from .kernels._compile import warmup as warmup
 from . import nn as nn
 
 __version__ = "0.1.0"

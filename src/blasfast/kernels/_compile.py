@@ -98,3 +98,43 @@ def get_function(family, name_expression):
                     ) from exc
                 _modules[key] = mod
     return mod.get_function(name_expression)
+
+
+def warmup(families=None):
+    """Compile kernel families for the current device ahead of use.
+
+    Parameters
+    ----------
+    families : iterable of str, optional
+        Family names (``"gemm"``, ...); default: every declared family.
+
+    Returns
+    -------
+    list of str
+        The families compiled (or found already compiled) for this device.
+
+    Raises
+    ------
+    RuntimeError
+        If no CUDA GPU is usable.
+    KeyError
+        For an unknown family name.
+    KernelCompileError
+        If a family fails to compile.
+
+    Notes
+    -----
+    Compiling takes NVRTC seconds per family the first time on a machine, much less once
+    CuPy's on-disk cache holds the cubins; call this before timing anything. Synchronous.
+    """
+    from .. import _backend
+
+    if not _backend.gpu_available():
+        raise RuntimeError("warmup: no usable CUDA GPU; kernels compile only for a device "
+                           "(use `python -m blasfast.kernels check` to compile-check "
+                           "without one)")
+    names = list(_families) if families is None else list(families)
+    for name in names:
+        fam = _families[name]
+        get_function(name, fam.name_expressions[0])
+    return names
