@@ -12,6 +12,8 @@ it compiles with exactly the options the runtime uses.
 """
 
 import dataclasses
+import functools
+import os
 import pathlib
 import threading
 
@@ -61,9 +63,37 @@ def families():
     return dict(_families)
 
 
+@functools.lru_cache(maxsize=None)
+def cuda_include_dir():
+    """The CUDA headers (``cuda_fp16.h``, ``cuda_bf16.h``, ``mma.h``) NVRTC needs, or None.
+
+    Looked up with ``cuda.pathfinder`` (the ``nvidia-cuda-runtime`` wheel or a CUDA
+    toolkit), then ``$CUDA_PATH``/``$CUDA_HOME``, then ``/usr/local/cuda``. NVRTC itself ships
+    no headers; kernels that use only built-in types compile without them.
+    """
+    try:
+        from cuda.pathfinder import find_nvidia_header_directory
+
+        found = find_nvidia_header_directory("cudart")
+        if found:
+            return str(found)
+    except Exception:  # not installed, or nothing found
+        pass
+    for root in (os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if root and (pathlib.Path(root) / "include" / "cuda_fp16.h").exists():
+            return str(pathlib.Path(root) / "include")
+    return None
+
+
+def runtime_options():
+    """The options blasfast passes to ``cupy.RawModule``."""
+    inc = cuda_include_dir()
+    return BASE_OPTIONS + ((f"-I{inc}",) if inc else ())
+
+
 def nvrtc_options(arch):
     """The full NVRTC option list the runtime uses for compute capability ``arch``."""
-    return BASE_OPTIONS + CUPY_ADDED_OPTIONS + (f"-arch=sm_{arch}",)
+    return runtime_options() + CUPY_ADDED_OPTIONS + (f"-arch=sm_{arch}",)
 
 
 def get_function(family, name_expression):
@@ -89,7 +119,7 @@ def get_function(family, name_expression):
             mod = _modules.get(key)
             if mod is None:
                 try:
-                    mod = cupy.RawModule(code=fam.code(), options=BASE_OPTIONS,
+                    mod = cupy.RawModule(code=fam.code(), options=runtime_options(),
                                          name_expressions=list(fam.name_expressions))
                     mod.compile()
                 except cupy.cuda.compiler.CompileException as exc:

@@ -1,0 +1,95 @@
+"""Dtypes blasfast computes in, their CUDA names, and the GEMM precision rules.
+
+``bfloat16`` is ``ml_dtypes.bfloat16`` -- the NumPy dtype CuPy 14 also uses -- so the same
+dtype object works on both paths.
+
+GEMM precisions (``compute=``), by input dtype; the first is the default:
+
+=============  ==========================  =============================================
+input dtype    compute                     meaning
+=============  ==========================  =============================================
+float64        'float64'                   FP64 FMA
+float32        'float32', 'tf32'           FP32 FMA; or operands rounded to TF32 (10-bit
+                                           mantissa) on tensor cores, FP32 accumulation
+float16        'float32'                   FP16 operands, FP32 accumulation (tensor cores)
+bfloat16       'float32'                   BF16 operands, FP32 accumulation (tensor cores)
+=============  ==========================  =============================================
+
+The result is float32 for float16/bfloat16 inputs unless ``out`` has the input dtype (then
+the FP32 result is rounded once, at the end); otherwise it has the input dtype.
+"""
+
+import ml_dtypes
+import numpy as np
+
+from ._checks import dtype_in
+from ._errors import message
+
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+
+GEMM_INPUT_DTYPES = (float16, bfloat16, float32, float64)
+
+# C++ type names in the kernels (cuda_fp16.h / cuda_bf16.h for the 16-bit ones).
+CTYPE = {float16: "__half", bfloat16: "__nv_bfloat16", float32: "float", float64: "double"}
+
+COMPUTE = {
+    float64: ("float64",),
+    float32: ("float32", "tf32"),
+    float16: ("float32",),
+    bfloat16: ("float32",),
+}
+
+# Unit roundoff of each compute precision (for documented error bounds).
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "tf32": 2.0**-11,
+                 "float16": 2.0**-11, "bfloat16": 2.0**-8}
+
+
+def gemm_precision(op, in_dtype, compute, out_dtype=None):
+    """Validate ``compute`` and the output dtype for GEMM inputs of ``in_dtype``.
+
+    Returns
+    -------
+    compute : str
+        One of ``COMPUTE[in_dtype]``.
+    out_dtype : numpy.dtype
+        ``out_dtype`` if given and allowed, else the default result dtype.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported input dtype, or an output dtype the precision cannot produce.
+    ValueError
+        For a ``compute`` not valid for the input dtype; the message lists the valid ones.
+    """
+    in_dtype = dtype_in(op, "a", in_dtype, GEMM_INPUT_DTYPES)
+    valid = COMPUTE[in_dtype]
+    if compute is None:
+        compute = valid[0]
+    if compute not in valid:
+        raise ValueError(message(
+            op, f"compute must be one of {', '.join(repr(v) for v in valid)} for "
+                f"{in_dtype.name} inputs, got {compute!r}"))
+    half = in_dtype in (float16, bfloat16)
+    default_out = float32 if half else in_dtype
+    allowed = (float32, in_dtype) if half else (in_dtype,)
+    if out_dtype is None:
+        return compute, default_out
+    out_dtype = np.dtype(out_dtype)
+    if out_dtype not in allowed:
+        raise TypeError(message(
+            op, f"the result of {in_dtype.name} inputs can be written as "
+                f"{' or '.join(d.name for d in allowed)}, got out/c of dtype {out_dtype.name}"))
+    return compute, out_dtype
+
+
+def round_to_tf32(x):
+    """Round float32 values to TF32 like ``cvt.rna.tf32.f32``: 10 mantissa bits, round to
+    nearest with ties away from zero; Inf and NaN pass through. Returns float32."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bits = x.view(np.uint32)
+    finite = (bits & 0x7F800000) != 0x7F800000
+    rounded = ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).astype(np.uint32)
+    return np.where(finite, rounded, bits).view(np.float32)
