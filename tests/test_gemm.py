@@ -13,16 +13,25 @@ import pytest
 import blasfast as bf
 from conftest import to_numpy
 
+bfloat16 = bf._dtypes.bfloat16
 UNIT = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
+OUT_UNIT = {np.dtype(np.float16): 2.0**-11, bfloat16: 2.0**-8}
 DTYPES = [np.float32, np.float64]
+HALF = [np.float16, bfloat16]
 
 
 def _op(x, t):
     return np.swapaxes(x, -1, -2) if t else x
 
 
-def assert_gemm_close(d, a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
-    """Check d against the float64 result within the gamma_{K+2} bound above."""
+def assert_gemm_close(d, a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
+                      u=None, operand_rounding=0.0):
+    """Check d against the float64 result within the gamma_{K+2} bound above.
+
+    ``u`` is the unit roundoff of the accumulation (default: from d's dtype);
+    ``operand_rounding`` adds ``2 * r * |alpha| |A||B|`` for operands rounded to relative
+    precision r before the product (TF32), and a 16-bit ``d`` adds its own final rounding.
+    """
     d = to_numpy(d)
     A = _op(to_numpy(a).astype(np.float64), trans_a)
     B = _op(to_numpy(b).astype(np.float64), trans_b)
@@ -34,12 +43,15 @@ def assert_gemm_close(d, a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans
         major = major + abs(beta) * np.abs(C)
     assert d.shape == ref.shape
     k = A.shape[-1]
-    u = UNIT[d.dtype]
-    gamma = (k + 2) * u / (1 - (k + 2) * u)
+    u = UNIT.get(d.dtype, 2.0**-24) if u is None else u
+    gamma = (k + 2) * u / (1 - (k + 2) * u) + 2 * operand_rounding
+    bound = gamma * np.linalg.norm(np.broadcast_to(major, ref.shape).ravel())
+    if d.dtype in (np.float16, bfloat16):
+        bound += OUT_UNIT[d.dtype] * np.linalg.norm(ref.ravel())
+    d = d.astype(np.float64)
     err = np.linalg.norm((d - ref).ravel())
     assert np.all(np.isfinite(d))
-    assert err <= gamma * np.linalg.norm(np.broadcast_to(major, ref.shape).ravel()), (
-        f"error {err:.3e} above the bound {gamma:.3e} * |majorant|")
+    assert err <= bound, f"error {err:.3e} above the bound {bound:.3e}"
 
 
 def rand(xp, rng, shape, dtype):
@@ -188,12 +200,14 @@ def test_error_messages():
         bf.batched_gemm(f32, np.ones((8, 4, 2), np.float32))
     with pytest.raises(ValueError, match="batch dimensions do not broadcast: a \\(8,\\)"):
         bf.batched_gemm(f32, np.ones((7, 5, 2), np.float32))
-    with pytest.raises(TypeError, match="a must have dtype float32, float64; got int64"):
+    with pytest.raises(TypeError, match="a must have dtype float16, bfloat16, float32, "
+                                        "float64; got int64"):
         bf.batched_gemm(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64))
     with pytest.raises(TypeError, match="a and b must have the same dtype, got float32 and "
                                         "float64"):
         bf.batched_gemm(f32, np.ones((8, 5, 2)))
-    with pytest.raises(TypeError, match="same dtype"):
+    with pytest.raises(TypeError, match="the result of float32 inputs can be written as "
+                                        "float32, got out/c of dtype float64"):
         bf.batched_gemm(f32, f32, np.ones((3, 3)), trans_b=True)
     with pytest.raises(ValueError, match="a must have at least 2 dimensions"):
         bf.batched_gemm(np.ones(3), np.ones((3, 3)))
@@ -219,7 +233,8 @@ def test_out_errors():
         bf.batched_gemm(a, a, out=ro)
     with pytest.raises(ValueError, match="zero stride"):
         bf.batched_gemm(a, a, out=np.lib.stride_tricks.as_strided(np.empty(4), (4, 4), (0, 8)))
-    with pytest.raises(TypeError, match="result and out must have the same dtype"):
+    with pytest.raises(TypeError, match="can be written as float64, got out/c of dtype "
+                                        "float32"):
         bf.batched_gemm(a, a, out=np.empty((4, 4), np.float32))
 
 
@@ -241,3 +256,79 @@ def test_device_array_without_usable_gpu_is_a_clear_error():
         pytest.skip("a GPU is usable here: the no-GPU error cannot occur")
     with pytest.raises(RuntimeError, match="got a GPU array \\(_FakeCudaArray\\)"):
         bf.batched_gemm(_FakeCudaArray(), _FakeCudaArray())
+
+
+# --- reduced precisions: FP16/BF16 in with FP32 accumulation, TF32 -----------------------
+
+@pytest.mark.parametrize("dtype", HALF, ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("shapes", [((7, 5, 9), (7, 9, 3)), ((3, 40, 70), (70, 50)),
+                                    ((2, 130, 33), (2, 33, 140))],
+                         ids=["tiny", "medium", "large"])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_half_inputs_accumulate_in_float32(xp, rng, dtype, shapes, trans_b):
+    sa, sb = shapes
+    if trans_b:
+        sb = sb[:-2] + (sb[-1], sb[-2])
+    a, b = rand(xp, rng, sa, dtype), rand(xp, rng, sb, dtype)
+    c = rand(xp, rng, sa[-2:-1] + (sb[-2] if trans_b else sb[-1],), np.float32)
+    d = bf.batched_gemm(a, b, c, alpha=0.5, beta=-1.5, trans_b=trans_b)
+    assert d.dtype == np.float32
+    # The reference starts from the rounded operands: float32 accumulation, u = 2**-24.
+    assert_gemm_close(d, a, b, c, 0.5, -1.5, trans_b=trans_b, u=2.0**-24)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=["float16", "bfloat16"])
+def test_half_out_rounds_once_at_the_end(xp, rng, dtype):
+    a, b = rand(xp, rng, (4, 20, 30), dtype), rand(xp, rng, (4, 30, 10), dtype)
+    out = xp.full((4, 20, 10), np.nan, dtype)
+    r = bf.batched_gemm(a, b, out=out)
+    assert r is out and out.dtype == dtype
+    assert_gemm_close(out, a, b, u=2.0**-24)
+    full = to_numpy(bf.batched_gemm(a, b))
+    np.testing.assert_array_equal(to_numpy(out).astype(np.float32),
+                                  full.astype(dtype).astype(np.float32))
+
+
+def test_float16_out_overflows_to_inf_but_float32_out_does_not(xp):
+    a = xp.full((1, 2, 64), 1000.0, np.float16)  # each product 1e6, sums to 6.4e7
+    d32 = bf.batched_gemm(a, a, trans_b=True)
+    np.testing.assert_allclose(to_numpy(d32), 6.4e7, rtol=1e-6)
+    d16 = bf.batched_gemm(a, a, trans_b=True, out=xp.empty((1, 2, 2), np.float16))
+    assert np.all(np.isinf(to_numpy(d16)))  # beyond 65504: IEEE overflow, as documented
+
+
+@pytest.mark.parametrize("shapes", [((6, 9, 12), (6, 12, 7)), ((2, 70, 96), (2, 96, 65))],
+                         ids=["tiny", "large"])
+def test_tf32_rounds_operands_to_ten_bits(xp, rng, shapes):
+    a, b = rand(xp, rng, shapes[0], np.float32), rand(xp, rng, shapes[1], np.float32)
+    d = bf.batched_gemm(a, b, compute="tf32")
+    assert d.dtype == np.float32
+    assert_gemm_close(d, a, b, u=2.0**-24, operand_rounding=2.0**-11)
+    exact32 = to_numpy(bf.batched_gemm(a, b))
+    rel = np.linalg.norm(to_numpy(d) - exact32) / np.linalg.norm(exact32)
+    assert 1e-6 < rel < 2e-3, f"TF32 should differ from FP32 by about 2**-11, got {rel:.2e}"
+    ra = bf._dtypes.round_to_tf32(to_numpy(a)).astype(np.float64)
+    rb = bf._dtypes.round_to_tf32(to_numpy(b)).astype(np.float64)
+    assert_gemm_close(d, ra, rb, u=2.0**-24)  # exactly the product of rounded operands
+
+
+def test_round_to_tf32_ties_away_and_keeps_specials():
+    x = np.array([1 + 2**-11, 1 + 3 * 2**-11, -(1 + 2**-11), 1 + 2**-12, np.inf, -np.inf,
+                  np.nan], np.float32)
+    r = bf._dtypes.round_to_tf32(x)
+    np.testing.assert_array_equal(r[:4], np.float32([1 + 2**-10, 1 + 2**-9, -(1 + 2**-10),
+                                                     1.0]))
+    assert np.isposinf(r[4]) and np.isneginf(r[5]) and np.isnan(r[6])
+
+
+def test_compute_errors_list_the_valid_values():
+    f32, f64 = np.ones((2, 2), np.float32), np.ones((2, 2))
+    with pytest.raises(ValueError, match="compute must be one of 'float64' for float64 "
+                                         "inputs, got 'tf32'"):
+        bf.batched_gemm(f64, f64, compute="tf32")
+    with pytest.raises(ValueError, match="'float32', 'tf32' for float32 inputs, got 'fp8'"):
+        bf.batched_gemm(f32, f32, compute="fp8")
+    with pytest.raises(TypeError, match="float16 inputs can be written as float32 or "
+                                        "float16, got out/c of dtype float64"):
+        h = np.ones((2, 2), np.float16)
+        bf.batched_gemm(h, h, out=np.empty((2, 2)))

@@ -26,7 +26,8 @@ def test_every_family_compiles_for_sm80_and_sm90_without_spills():
 def test_check_command_prints_a_table_and_exits_zero(capsys):
     assert kernels_main.main(["check", "--arch", "90", "--family", "gemm"]) == 0
     out = capsys.readouterr().out
-    assert "gemm_strided_batched<double, 64, 64, 8, 4, 4>" in out and "sm_90" in out
+    assert "gemm_strided_batched<double, double, double, 64, 64, 8, 4, 4, false>" in out
+    assert "gemm_small_batched<__half, float, float, 32, 1, false>" in out and "sm_90" in out
     assert "0 failed" in out
 
 

@@ -4,67 +4,25 @@ Three layers, as everywhere in blasfast:
 
 * :func:`batched_gemm` / :func:`matmul` (public): normalize, validate shapes and dtypes,
   allocate the output, choose the path from the array kind;
-* :func:`_batched_gemm_nocheck` (GPU launcher): picks a tile configuration from
-  :data:`_TILES`, fetches the compiled kernel and launches it; it trusts its inputs;
-* ``kernels/gemm.cu``: the CUDA kernel, templated on dtype and tile shape.
+* :func:`_batched_gemm_nocheck` (GPU launcher): picks the kernel and tile from the tables
+  in :mod:`blasfast._gemm_config`, fetches the compiled kernel and launches it; it trusts
+  its inputs;
+* ``kernels/gemm.cu`` (CUDA cores) and ``kernels/gemm_tc.cu`` (tensor cores): the kernels,
+  templated on types and tile shape.
 """
 
 import dataclasses
-import math
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _dtypes, _gemm_config
 from ._backend import get_array_module
 from ._errors import message
 from .kernels import _compile
 
 __all__ = ["batched_gemm", "matmul"]
 
-_DTYPES = (np.float32, np.float64)
-_CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_MAX_GRID_Z = 65535
-
-
-@dataclasses.dataclass(frozen=True)
-class _Tile:
-    """A thread block computes a ``bm x bn`` tile of C, ``bk`` columns of A at a time;
-    each thread owns a ``tm x tn`` micro-tile."""
-
-    bm: int
-    bn: int
-    bk: int
-    tm: int
-    tn: int
-
-    @property
-    def threads(self):
-        return (self.bm // self.tm) * (self.bn // self.tn)
-
-    def name_expression(self, dtype):
-        return (f"gemm_strided_batched<{_CTYPE[np.dtype(dtype)]}, {self.bm}, {self.bn}, "
-                f"{self.bk}, {self.tm}, {self.tn}>")
-
-
-# (dtype, size class) -> tile. The size class is the larger of M and N: "small" <= 16,
-# "medium" <= 64, "large" above. All architectures share this table for now; the batched
-# GEMM issue keys it by architecture and adds tensor-core and tiny-matrix kernels.
-_TILES = {
-    ("float32", "small"): _Tile(16, 16, 16, 1, 1),
-    ("float32", "medium"): _Tile(32, 32, 16, 2, 2),
-    ("float32", "large"): _Tile(64, 64, 16, 4, 4),
-    ("float64", "small"): _Tile(16, 16, 16, 1, 1),
-    ("float64", "medium"): _Tile(32, 32, 16, 2, 2),
-    ("float64", "large"): _Tile(64, 64, 8, 4, 4),
-}
-
-_compile.declare("gemm", "gemm.cu",
-                 [t.name_expression(dt) for (dt, _), t in _TILES.items()])
-
-
-def _size_class(m, n):
-    big = max(m, n)
-    return "small" if big <= 16 else "medium" if big <= 64 else "large"
+_MAX_GRID_Z = _gemm_config.MAX_GRID_Z
 
 
 def _coalesce(shape, strides_per_op):
@@ -135,12 +93,13 @@ def _operands_and_plan(xp, a, b, c, d, trans_a, trans_b):
                            trans_a, trans_b)
 
 
-def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b):
-    """Launch the GEMM kernel: ``d = alpha * op(a) @ op(b) + beta * c`` on CuPy arrays.
+def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute):
+    """Launch a GEMM kernel: ``d = alpha * op(a) @ op(b) + beta * c`` on CuPy arrays.
 
     ``a`` and ``b`` broadcast over ``d``'s batch dimensions, ``c`` (or None) broadcasts to
-    ``d``; any strides are accepted (no copies). ``d`` must not overlap ``a`` or ``b``.
-    Launches on the current CuPy stream; returns ``d``. Does not synchronize.
+    ``d``; any strides are accepted (no copies). ``d`` must not overlap ``a`` or ``b``;
+    ``compute`` must be valid for the dtypes (see :mod:`blasfast._dtypes`). Launches on the
+    current CuPy stream; returns ``d``. Does not synchronize.
     """
     import cupy
 
@@ -150,12 +109,13 @@ def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b):
         return d
     if c is None or beta == 0:
         c, beta = None, 0.0  # the kernel never reads C when beta == 0
+    prec = _gemm_config.Precision(a.dtype, d.dtype, compute)
     ops, plan = _operands_and_plan(cupy, a, b, c, d, trans_a, trans_b)
-    tile = _TILES[(d.dtype.name, _size_class(m, n))]
-    kernel = _compile.get_function("gemm", tile.name_expression(d.dtype))
+    tile = _gemm_config.select(prec, m, n, k)
+    kernel = _compile.get_function(tile.family, tile.name_expression(prec))
     per_launch = plan.outer[0] * plan.inner[0]
-    grid = (-(-m // tile.bm), -(-n // tile.bn), min(per_launch, _MAX_GRID_Z))
-    i32, i64, scalar = np.int32, np.int64, d.dtype.type
+    grid = tile.grid(m, n, per_launch)
+    i32, i64, scalar = np.int32, np.int64, prec.acc_dtype.type
     sam, sak, sbk, sbn, scm, scn, sdm, sdn = (i64(s) for s in plan.mat)
     so, si = [i64(s) for s in plan.outer[1]], [i64(s) for s in plan.inner[1]]
     for off in plan.offsets:
@@ -179,16 +139,31 @@ def _offset_view(x, off):
     return cupy.ndarray(x.shape, x.dtype, x.data + off * x.itemsize, x.strides)
 
 
-def _gemm_cpu(a, b, c, out, alpha, beta, trans_a, trans_b):
-    """The CPU path: NumPy's matmul (its BLAS), in the operands' precision."""
-    dtype = a.dtype
-    opa = np.swapaxes(a, -1, -2) if trans_a else a
-    opb = np.swapaxes(b, -1, -2) if trans_b else b
-    r = np.matmul(opa, opb)
+def _cpu_operand(x, compute):
+    """An operand as the hardware multiplies it: float16/bfloat16 widened exactly to
+    float32, float32 rounded to TF32 for ``compute='tf32'``."""
+    if x.dtype in (_dtypes.float16, _dtypes.bfloat16):
+        return x.astype(np.float32)
+    if compute == "tf32":
+        return _dtypes.round_to_tf32(x)
+    return x
+
+
+def _gemm_cpu(a, b, c, out, alpha, beta, trans_a, trans_b, compute, out_dtype):
+    """The CPU path: NumPy's matmul (its BLAS) with the GPU path's precision semantics --
+    operands rounded as the tensor cores round them, accumulation in float32 (or float64),
+    alpha/beta applied in the accumulation precision, one rounding to the output dtype."""
+    acc = _dtypes.float64 if compute == "float64" else _dtypes.float32
+    opa = _cpu_operand(a, compute)
+    opb = _cpu_operand(b, compute)
+    r = np.matmul(np.swapaxes(opa, -1, -2) if trans_a else opa,
+                  np.swapaxes(opb, -1, -2) if trans_b else opb)
     if alpha != 1:
-        r *= dtype.type(alpha)
+        r *= acc.type(alpha)
     if c is not None and beta != 0:
-        r += dtype.type(beta) * c
+        r += acc.type(beta) * c.astype(acc)
+    with np.errstate(over="ignore"):  # a 16-bit out overflows to Inf, as on the GPU
+        r = r.astype(out_dtype, copy=False)
     if out is None:
         return r
     np.copyto(out, r)
@@ -211,11 +186,16 @@ def _check_out(op, xp, out, shape, dtype, inputs):
                     "(out may be c itself, with the same shape and strides)"))
 
 
-def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, stream):
+def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     """Validate, allocate and dispatch; shared by batched_gemm and matmul."""
     xp, (a, b, c, out) = get_array_module(op, a, b, c, out)
-    dtype = _checks.dtype_in(op, "a", a.dtype, _DTYPES)
-    _checks.same_dtype(op, a=a.dtype, b=b.dtype, c=None if c is None else c.dtype)
+    _checks.dtype_in(op, "a", a.dtype, _dtypes.GEMM_INPUT_DTYPES)
+    _checks.same_dtype(op, a=a.dtype, b=b.dtype)
+    if c is not None and out is not None:
+        _checks.same_dtype(op, c=c.dtype, out=out.dtype)
+    result = out if out is not None else c
+    compute, out_dtype = _dtypes.gemm_precision(
+        op, a.dtype, compute, None if result is None else result.dtype)
     batch, m, n, k = _checks.gemm_shapes(op, a.shape, b.shape, trans_a, trans_b)
     shape = batch + (m, n)
     for name, v in (("alpha", alpha), ("beta", beta)):
@@ -227,15 +207,15 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, stream):
     if out is not None:
         same_as_c = (c is not None and out.shape == c.shape and out.strides == c.strides
                      and _data_ptr(out) == _data_ptr(c))
-        _check_out(op, xp, out, shape, dtype,
+        _check_out(op, xp, out, shape, out_dtype,
                    [("a", a), ("b", b)] + ([] if same_as_c else [("c", c)]))
     if xp is np:
-        return _gemm_cpu(a, b, c, out, alpha, beta, trans_a, trans_b)
-    d = out if out is not None else xp.empty(shape, dtype)
+        return _gemm_cpu(a, b, c, out, alpha, beta, trans_a, trans_b, compute, out_dtype)
+    d = out if out is not None else xp.empty(shape, out_dtype)
     if stream is None:
-        return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b)
+        return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute)
     with stream:
-        return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b)
+        return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute)
 
 
 def _data_ptr(x):
@@ -243,17 +223,34 @@ def _data_ptr(x):
 
 
 _COMMON_NOTES = """
-    Accuracy: each element is a length-K dot product in the input precision (FMA), so the
-    normwise relative error is bounded by about ``K * u`` times the condition of the
-    product (``u`` = 6e-8 for float32, 1.1e-16 for float64); the GPU kernel and the CPU path
-    (NumPy's BLAS) sum in different orders and agree to that bound, not bit for bit.
+    Accuracy (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.5): every element
+    satisfies ``|D - D_exact| <= gamma_{K+2} (|alpha| |op(A)| |op(B)| + |beta| |C|)`` with
+    ``gamma_n = n u / (1 - n u)`` and ``u`` the unit roundoff of the accumulation: 2**-53
+    (float64), 2**-24 (float32, and float16/bfloat16 inputs, whose products are exact in
+    float32). ``compute='tf32'`` first rounds each operand to 10 mantissa bits (relative
+    2**-11), the dominant error for moderate K. A float16/bfloat16 ``out`` adds one final
+    rounding. The GPU kernels and the CPU path sum in different orders and agree to these
+    bounds, not bit for bit.
+
     The GPU path launches on the current CuPy stream (or ``stream``) and does not
-    synchronize; the CPU path is NumPy's ``matmul``.
+    synchronize; the CPU path is NumPy's ``matmul`` with the same operand rounding.
+"""
+
+_PRECISION_TABLE = """
+    =========  ====================  ==================  ================================
+    a, b       compute               result (default)    where it runs on the GPU
+    =========  ====================  ==================  ================================
+    float64    'float64'             float64             CUDA cores, FP64 FMA
+    float32    'float32' (default)   float32             CUDA cores, FP32 FMA
+    float32    'tf32'                float32             tensor cores, TF32 operands
+    float16    'float32'             float32 (or f16)    tensor cores, FP32 accumulation
+    bfloat16   'float32'             float32 (or bf16)   tensor cores, FP32 accumulation
+    =========  ====================  ==================  ================================
 """
 
 
 def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
-                 out=None, stream=None):
+                 out=None, compute=None, stream=None):
     """Batched general matrix multiply, ``alpha * op(a) @ op(b) + beta * c``.
 
     For every batch index ``i`` (batch dimensions broadcast as in :func:`numpy.matmul`)::
@@ -262,56 +259,71 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
 
     Parameters
     ----------
-    a : (..., M, K) array, float32 or float64
-        Left operands; ``(..., K, M)`` when ``trans_a``. NumPy array (CPU path) or CuPy /
+    a : (..., M, K) array, or list of (M, K) arrays
+        float64, float32, float16 or bfloat16 (``ml_dtypes.bfloat16``, the dtype CuPy uses).
+        ``(..., K, M)`` when ``trans_a``. NumPy array (CPU path) or CuPy /
         ``__cuda_array_interface__`` / DLPack CUDA array (GPU path). Any strides: transposed
-        or non-contiguous views are read in place, never copied.
+        or non-contiguous views are read in place, never copied. A Python list of
+        same-shape 2-D matrices is the pointer-array form (one launch over the list, the
+        matrices need not be adjacent in memory); ``b`` (and ``c``, ``out``) are then lists
+        too and a list is returned -- see :func:`blasfast.gemm_vbatched`.
     b : (..., K, N) array, same dtype as ``a``
         Right operands; ``(..., N, K)`` when ``trans_b``.
-    c : array broadcastable to (..., M, N), same dtype, optional
-        Accumulator. Not read when ``beta == 0`` (BLAS semantics: NaN/Inf in ``c`` then do
-        not reach the result). Never modified unless it is also ``out``.
+    c : array broadcastable to (..., M, N), optional
+        Accumulator, with the result's dtype. Not read when ``beta == 0`` (BLAS semantics:
+        NaN/Inf in ``c`` then do not reach the result). Never modified unless it is also
+        ``out``.
     alpha, beta : float
-        Scalars, converted to the operands' dtype.
+        Scalars, applied in the accumulation precision.
     trans_a, trans_b : bool
         Use the transpose of each matrix of ``a`` / ``b``.
-    out : (..., M, N) array, same dtype and kind, optional
-        Where to write the result. It may be ``c`` itself (in-place update, as in BLAS)
-        but must not overlap ``a`` or ``b``.
+    out : (..., M, N) array, optional
+        Where to write the result, of the result dtype (see the table), same kind as ``a``.
+        It may be ``c`` itself (in-place update, as in BLAS) but must not overlap ``a`` or
+        ``b``.
+    compute : {None, 'float64', 'float32', 'tf32'}
+        The arithmetic, per input dtype (None picks the first):
+        {table}
     stream : cupy.cuda.Stream, optional
         GPU path only: the stream to launch on (default: CuPy's current stream).
 
     Returns
     -------
-    d : (..., M, N) array, same dtype and kind as ``a``
-        ``out`` when given. An empty batch (or M or N equal to 0) returns an empty array;
-        K = 0 gives ``beta * c`` (or zeros).
+    d : (..., M, N) array, same kind as ``a``
+        float32 for float16/bfloat16 inputs unless ``out`` (or ``c``) has the input dtype;
+        the input dtype otherwise. ``out`` when given. An empty batch (or M or N equal to 0)
+        returns an empty array; K = 0 gives ``beta * c`` (or zeros).
 
     Raises
     ------
     TypeError
-        A dtype other than float32/float64, mixed dtypes, non-real ``alpha``/``beta``, or
-        host and device arrays in one call.
+        An unsupported dtype, mixed operand dtypes, an ``out``/``c`` dtype the precision
+        cannot produce, non-real ``alpha``/``beta``, or host and device arrays in one call.
     ValueError
         Operands with fewer than 2 dimensions, K mismatch, batch dimensions that do not
-        broadcast, ``c`` that does not broadcast to the result, or an ``out`` of the wrong
-        shape, read-only, with overlapping elements or overlapping ``a``/``b``.
+        broadcast, ``c`` that does not broadcast to the result, a ``compute`` not valid for
+        the dtype (the message lists the valid ones), or an ``out`` of the wrong shape,
+        read-only, with overlapping elements or overlapping ``a``/``b``.
     blasfast.KernelCompileError
-        If the CUDA kernel fails to compile (GPU path, first call per device).
+        If a CUDA kernel fails to compile (GPU path, first call per device).
 
     Notes
     -----
-    Flops: ``2 * M * N * K`` per matrix. GPU algorithm: a shared-memory tiled kernel with
-    register micro-tiles, tile shape chosen by the size class ``max(M, N)`` (<= 16, <= 64,
-    larger); batch dimensions that cannot be folded into two strides are looped on the
-    host (one launch each). NaN and Inf in ``a``/``b`` propagate as in IEEE arithmetic;
-    float32 denormals are flushed to zero on the GPU (CuPy compiles with ``-ftz=true``).
+    Flops: ``2 * M * N * K`` per matrix. Kernels (chosen from the tables in
+    ``blasfast._gemm_config``): for ``max(M, N, K) <= 32`` one thread per element of C with
+    several matrices per block (MAGMA's small-size design); otherwise a shared-memory
+    tiled kernel with register micro-tiles on CUDA cores (FP64/FP32) or WMMA tensor-core
+    tiles (FP16/BF16/TF32). Batch dimensions that cannot be folded into two strides are
+    looped on the host (one launch each). NaN and Inf in ``a``/``b`` propagate as in IEEE
+    arithmetic; float32 denormals are flushed to zero on the GPU (CuPy compiles with
+    ``-ftz=true``).
     {notes}
     References
     ----------
-    BLAS ``xGEMM`` and cuBLAS ``cublasGemmStridedBatchedEx`` semantics; MAGMA
-    ``magmablas_Xgemm_batched`` (Abdelfattah et al., "Performance, design, and autotuning
-    of batched GEMM for GPUs", ISC 2016) for the tiled design.
+    BLAS ``xGEMM`` and cuBLAS ``cublasGemmStridedBatchedEx`` / ``cublasGemmBatchedEx``
+    semantics; MAGMA ``magmablas_Xgemm_batched`` (Abdelfattah, Haidar, Tomov, Dongarra,
+    "Performance, design, and autotuning of batched GEMM for GPUs", ISC 2016) for the
+    tiled and small-size designs.
 
     Examples
     --------
@@ -322,14 +334,38 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     (10, 3, 5)
     >>> bool(np.allclose(bf.batched_gemm(a, b, alpha=2.0), 2 * a @ b))
     True
+    >>> h = a.astype(np.float16)
+    >>> bf.batched_gemm(h, h, trans_b=True).dtype        # FP16 in, FP32 accumulate and out
+    dtype('float32')
     """
-    return _gemm("batched_gemm", a, b, c, alpha, beta, trans_a, trans_b, out, stream)
+    if isinstance(a, (list, tuple)):
+        return _gemm_list("batched_gemm", a, b, c, alpha, beta, trans_a, trans_b, out,
+                          compute, stream)
+    return _gemm("batched_gemm", a, b, c, alpha, beta, trans_a, trans_b, out, compute,
+                 stream)
 
 
-batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES)
+batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES).replace(
+    "{table}", _PRECISION_TABLE.strip("\n").replace("\n    ", "\n        "))
 
 
-def matmul(a, b, *, out=None, stream=None):
+def _gemm_list(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
+    """The pointer-array form: lists of same-shape matrices, one launch (via vbatched)."""
+    from .gemm_vbatched import gemm_vbatched
+
+    if not isinstance(b, (list, tuple)):
+        raise TypeError(message(op, f"a is a list, so b must be a list of matrices too, "
+                                    f"got {type(b).__name__}"))
+    shapes = {tuple(getattr(x, "shape", np.shape(x))) for x in a}
+    if len(shapes) > 1:
+        raise ValueError(message(
+            op, f"a list of matrices must all have one shape, got {sorted(shapes)}; use "
+                "blasfast.gemm_vbatched for matrices of different sizes"))
+    return gemm_vbatched(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
+                         out=out, compute=compute, stream=stream)
+
+
+def matmul(a, b, *, out=None, compute=None, stream=None):
     """Matrix product with :func:`numpy.matmul` semantics, computed by :func:`batched_gemm`.
 
     A 1-D ``a`` is treated as a row vector and a 1-D ``b`` as a column vector, and the
@@ -337,15 +373,19 @@ def matmul(a, b, *, out=None, stream=None):
 
     Parameters
     ----------
-    a : (..., M, K) or (K,) array, float32 or float64
+    a : (..., M, K) or (K,) array, float64, float32, float16 or bfloat16
     b : (..., K, N) or (K,) array, same dtype and kind as ``a``
-    out : array of the result's shape and dtype, optional
+    out : array of the result's shape, optional
+        Its dtype as for :func:`batched_gemm`.
+    compute : str, optional
+        As for :func:`batched_gemm`.
     stream : cupy.cuda.Stream, optional
         GPU path only.
 
     Returns
     -------
-    (..., M, N) array (fewer dimensions for 1-D operands), same dtype and kind as ``a``.
+    (..., M, N) array (fewer dimensions for 1-D operands), same kind as ``a``; dtype as for
+    :func:`batched_gemm` (float32 for float16/bfloat16 inputs).
 
     Raises
     ------
@@ -379,7 +419,7 @@ def matmul(a, b, *, out=None, stream=None):
             out2 = out[..., None, :]
         elif b.ndim == 1:
             out2 = out[..., None]
-    r = _gemm(op, a2, b2, None, 1.0, 0.0, False, False, out2, stream)
+    r = _gemm(op, a2, b2, None, 1.0, 0.0, False, False, out2, compute, stream)
     if out is not None:
         return out
     if a.ndim == 1:
