@@ -332,3 +332,30 @@ def test_compute_errors_list_the_valid_values():
                                         "float16, got out/c of dtype float64"):
         h = np.ones((2, 2), np.float16)
         bf.batched_gemm(h, h, out=np.empty((2, 2)))
+
+
+def test_bfloat16_out_may_be_c(xp, rng):
+    a, b = rand(xp, rng, (3, 6, 5), bfloat16), rand(xp, rng, (3, 5, 4), bfloat16)
+    c = rand(xp, rng, (3, 6, 4), bfloat16)
+    c0 = c.copy()
+    assert bf.batched_gemm(a, b, c, beta=1.0, out=c) is c
+    assert_gemm_close(c, a, b, c0, 1.0, 1.0, u=2.0**-24)
+
+
+def test_empty_out_is_accepted(xp):
+    out = xp.empty((0, 2))
+    assert bf.batched_gemm(xp.ones((0, 3)), xp.ones((3, 2)), out=out) is out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16], ids=["float64", "float16"])
+def test_list_input_is_the_pointer_array_form(xp, rng, dtype):
+    a = [rand(xp, rng, (9, 6), dtype) for _ in range(5)]
+    b = [rand(xp, rng, (6, 4), dtype) for _ in range(5)]
+    d = bf.batched_gemm(a, b, alpha=2.0)
+    assert isinstance(d, list) and len(d) == 5
+    for di, ai, bi in zip(d, a, b):
+        assert_gemm_close(di, ai, bi, alpha=2.0, u=2.0**-24 if dtype == np.float16 else None)
+    with pytest.raises(ValueError, match="must all have one shape"):
+        bf.batched_gemm(a + [rand(xp, rng, (3, 6), dtype)], b + b[:1])
+    with pytest.raises(TypeError, match="b must be a list of matrices too"):
+        bf.batched_gemm(a, b[0])

@@ -10,6 +10,7 @@ from ._errors import LinAlgError as LinAlgError
 from ._info import info as info
 from .gemm import batched_gemm as batched_gemm
 from .gemm import matmul as matmul
+from .gemm_vbatched import gemm_vbatched as gemm_vbatched
 from .kernels._compile import warmup as warmup
 from . import nn as nn
 

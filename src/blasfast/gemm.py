@@ -175,7 +175,7 @@ def _check_out(op, xp, out, shape, dtype, inputs):
     _checks.same_dtype(op, result=dtype, out=out.dtype)
     if xp is np and not out.flags.writeable:
         raise ValueError(message(op, "out is read-only"))
-    if any(st == 0 and s > 1 for st, s in zip(out.strides, out.shape)):
+    if out.size and any(st == 0 and s > 1 for st, s in zip(out.strides, out.shape)):
         raise ValueError(message(
             op, "out has overlapping elements (a zero stride); pass a writable array "
                 "with one element per result"))
@@ -219,7 +219,9 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
 
 
 def _data_ptr(x):
-    return x.data.ptr if hasattr(x.data, "ptr") else x.__array_interface__["data"][0]
+    if isinstance(x, np.ndarray):  # x.data (a buffer) fails for bfloat16 arrays
+        return x.__array_interface__["data"][0]
+    return x.data.ptr
 
 
 _COMMON_NOTES = """
