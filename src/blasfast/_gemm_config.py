@@ -11,7 +11,11 @@ architecture we build for, sm_80 and sm_90, until autotuning data says otherwise
 2. FP64 and FP32 compute -> ``gemm_strided_batched`` (CUDA cores), tile by
    ``max(M, N)``: <= 16, <= 64, larger.
 3. FP16/BF16 inputs and TF32 compute -> ``gemm_tc_strided_batched`` (tensor cores, WMMA;
-   kernels/gemm_tc.cu), tile from :mod:`blasfast._gemm_tc`.
+   kernels/gemm_tc.cu), tile by ``max(M, N)`` from :mod:`blasfast._gemm_tc`.
+
+Transposes need no key: every kernel reads operands through strides and lets consecutive
+threads follow whichever stride is 1. Tiles are the same for sm_80 and sm_90 until H200
+measurements (``bench/``) justify per-architecture entries.
 
 Every instantiation any rule can pick is declared here, so the compile check builds all of
 them.
@@ -21,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from . import _dtypes
+from . import _dtypes, _gemm_tc
 from .kernels import _compile
 
 MAX_GRID_Z = 65535
@@ -80,7 +84,7 @@ class SimtTile:
     def grid(self, m, n, nbatch):
         return (-(-m // self.bm), -(-n // self.bn), min(nbatch, MAX_GRID_Z))
 
-    def name_expression(self, prec):
+    def kernel_name(self, prec):
         return (f"gemm_strided_batched<{prec.template_types()}, {self.bm}, {self.bn}, "
                 f"{self.bk}, {self.tm}, {self.tn}, {str(prec.tf32).lower()}>")
 
@@ -100,7 +104,7 @@ class SmallTile:
     def grid(self, m, n, nbatch):
         return (-(-nbatch // self.nmat), 1, 1)
 
-    def name_expression(self, prec):
+    def kernel_name(self, prec):
         return (f"gemm_small_batched<{prec.template_types()}, {self.dim}, {self.nmat}, "
                 f"{str(prec.tf32).lower()}>")
 
@@ -120,9 +124,9 @@ SIMT_TILES = {
 }
 
 _compile.declare("gemm", "gemm.cu", (
-    [t.name_expression(p) for (c, _), t in SIMT_TILES.items()
+    [t.kernel_name(p) for (c, _), t in SIMT_TILES.items()
      for p in PRECISIONS if p.compute == c and p.in_dtype == p.out_dtype]
-    + [t.name_expression(p) for t in SMALL_TILES.values() for p in PRECISIONS]))
+    + [t.kernel_name(p) for t in SMALL_TILES.values() for p in PRECISIONS]))
 
 
 def _simt_size_class(m, n):
@@ -140,6 +144,4 @@ def select(prec, m, n, k):
         return SMALL_TILES[dim]
     if prec.compute in ("float64", "float32"):
         return SIMT_TILES[(prec.compute, _simt_size_class(m, n))]
-    from . import _gemm_tc
-
     return _gemm_tc.tc_tile(prec.in_dtype, prec.out_dtype, prec.compute, m, n)

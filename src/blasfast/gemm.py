@@ -112,7 +112,7 @@ def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute):
     prec = _gemm_config.Precision(a.dtype, d.dtype, compute)
     ops, plan = _operands_and_plan(cupy, a, b, c, d, trans_a, trans_b)
     tile = _gemm_config.select(prec, m, n, k)
-    kernel = _compile.get_function(tile.family, tile.name_expression(prec))
+    kernel = _compile.get_function(tile.family, tile.kernel_name(prec))
     per_launch = plan.outer[0] * plan.inner[0]
     grid = tile.grid(m, n, per_launch)
     i32, i64, scalar = np.int32, np.int64, prec.acc_dtype.type
