@@ -2,7 +2,8 @@
 
 Usage, from the source tree on a machine where nothing can be installed::
 
-    PYTHONPATH=src python -m blasfast.gpu_check OUTDIR [--mnist DIR] [--quick]
+    PYTHONPATH=src python -m blasfast.gpu_check OUTDIR [--mnist DIR] [--steps tests,bench,train]
+        [--bench bench/bench_gemm.py ...] [--quick]
 
 Steps (each in a subprocess, each with a time limit, all logged):
 
@@ -10,12 +11,15 @@ Steps (each in a subprocess, each with a time limit, all logged):
    NumPy, Python versions, the git commit, the date;
 2. the GPU tests: ``pytest -m gpu tests`` -> ``gpu-tests.log``, ``gpu-tests.xml``;
 3. the benchmarks: ``pytest bench --benchmark-only --benchmark-json`` -> ``bench.json``
-   (with ``env`` merged in) and ``bench.log``;
+   (with ``env`` merged in) and ``bench.log``, then ``bench/report.py`` -> ``bench.md`` and
+   one PNG plot per precision;
 4. the main job on the GPU: ``blasfast train --device gpu --mnist DIR`` (the digits data
    when no MNIST folder is found) -> ``train-gpu.log``;
 5. ``summary.json``: exit code and wall time of every step.
 
-Exit code 0 only when every step passed. Designed to finish in under 10 minutes on an H200.
+Exit code 0 only when every step passed. Each step has its own time limit (tests 240 s,
+benchmarks 300 s, training 120 s) so that the whole run stays under 10 minutes on an H200;
+``--steps`` and ``--bench`` split a run into several shorter ones.
 """
 
 import argparse
@@ -75,8 +79,16 @@ def main(argv=None):
     p.add_argument("outdir", type=pathlib.Path, help="folder for logs and JSON results")
     p.add_argument("--mnist", type=pathlib.Path, default=ROOT.parent / "shared/data/mnist",
                    help="folder with the four MNIST IDX files (default: ../shared/data/mnist)")
+    p.add_argument("--steps", default="tests,bench,train",
+                   help="comma-separated subset of tests,bench,train (default: all)")
+    p.add_argument("--bench", nargs="+", default=["bench"],
+                   help="benchmark files or folders (default: bench)")
     p.add_argument("--quick", action="store_true", help="fewer benchmark rounds")
     args = p.parse_args(argv)
+    steps = set(args.steps.split(","))
+    unknown = steps - {"tests", "bench", "train"}
+    if unknown:
+        p.error(f"unknown steps {sorted(unknown)}")
     out = args.outdir
     out.mkdir(parents=True, exist_ok=True)
 
@@ -85,22 +97,27 @@ def main(argv=None):
     print(json.dumps(env, indent=2, default=str), flush=True)
     summary = {}
     py = sys.executable
-    _run("gpu-tests", [py, "-m", "pytest", "-m", "gpu", "tests", "-q", "-rs",
-                       f"--junitxml={out / 'gpu-tests.xml'}"], out, 240, summary)
-    bench_json = out / "bench.json"
-    bench_cmd = [py, "-m", "pytest", "bench", "--benchmark-only", "-q",
-                 f"--benchmark-json={bench_json}"]
-    if args.quick:
-        bench_cmd += ["--benchmark-max-time=0.2"]
-    _run("bench", bench_cmd, out, 300, summary)
-    if bench_json.exists():
-        data = json.loads(bench_json.read_text())
-        data["blasfast_env"] = env
-        bench_json.write_text(json.dumps(data, indent=1, default=str))
-    train = [py, "-m", "blasfast.cli", "train", "--device", "gpu"]
-    if (args.mnist / "train-images-idx3-ubyte.gz").exists():
-        train += ["--mnist", str(args.mnist)]
-    _run("train-gpu", train, out, 180, summary)
+    if "tests" in steps:
+        _run("gpu-tests", [py, "-m", "pytest", "-m", "gpu", "tests", "-q", "-rs", "--maxfail=100",
+                           f"--junitxml={out / 'gpu-tests.xml'}"], out, 240, summary)
+    if "bench" in steps:
+        bench_json = out / "bench.json"
+        bench_cmd = [py, "-m", "pytest", *args.bench, "--benchmark-only", "-q",
+                     f"--benchmark-json={bench_json}"]
+        if args.quick:
+            bench_cmd += ["--benchmark-max-time=0.2"]
+        _run("bench", bench_cmd, out, 300, summary)
+        if bench_json.exists():
+            data = json.loads(bench_json.read_text())
+            data["blasfast_env"] = env
+            bench_json.write_text(json.dumps(data, indent=1, default=str))
+            _run("report", [py, str(ROOT / "bench" / "report.py"), str(bench_json), "--out",
+                            str(out)], out, 60, summary)
+    if "train" in steps:
+        train = [py, "-m", "blasfast.cli", "train", "--device", "gpu", "--no-progress"]
+        if (args.mnist / "train-images-idx3-ubyte.gz").exists():
+            train += ["--mnist", str(args.mnist)]
+        _run("train-gpu", train, out, 120, summary)
     (out / "summary.json").write_text(json.dumps({"env": env, "steps": summary}, indent=2,
                                                  default=str))
     failed = [k for k, v in summary.items() if v["returncode"] != 0]
