@@ -359,3 +359,33 @@ def test_list_input_is_the_pointer_array_form(xp, rng, dtype):
         bf.batched_gemm(a + [rand(xp, rng, (3, 6), dtype)], b + b[:1])
     with pytest.raises(TypeError, match="b must be a list of matrices too"):
         bf.batched_gemm(a, b[0])
+
+
+PRECISIONS = [  # (input dtype, compute, out dtype, u of the accumulation, operand rounding)
+    (np.float64, "float64", np.float64, 2.0**-53, 0.0),
+    (np.float32, "float32", np.float32, 2.0**-24, 0.0),
+    (np.float32, "tf32", np.float32, 2.0**-24, 2.0**-11),
+    (np.float16, "float32", np.float32, 2.0**-24, 0.0),
+    (np.float16, "float32", np.float16, 2.0**-24, 0.0),
+    (bfloat16, "float32", np.float32, 2.0**-24, 0.0),
+    (bfloat16, "float32", bfloat16, 2.0**-24, 0.0),
+]
+
+
+@pytest.mark.parametrize("prec", PRECISIONS,
+                         ids=lambda p: f"{np.dtype(p[0]).name}-{p[1]}-{np.dtype(p[2]).name}")
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_every_precision_and_transpose_with_odd_sizes(xp, rng, prec, trans_a, trans_b):
+    dtype, compute, out_dtype, u, rounding = prec
+    m, n, k = rng.choice([1, 3, 17, 33, 65], size=3)
+    a = rand(xp, rng, (3,) + ((k, m) if trans_a else (m, k)), dtype)
+    b = rand(xp, rng, (3,) + ((n, k) if trans_b else (k, n)), dtype)
+    c = rand(xp, rng, (3, m, n), out_dtype)
+    alpha, beta = rng.uniform(-2, 2), rng.uniform(-2, 2)
+    out = xp.full((3, m, n), np.nan, out_dtype)  # poisoned: an unwritten element fails
+    r = bf.batched_gemm(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
+                        out=out, compute=compute)
+    assert r is out
+    assert_gemm_close(out, a, b, c, alpha, beta, trans_a, trans_b, u=u,
+                      operand_rounding=rounding)
