@@ -82,7 +82,7 @@ class SimtTile:
         return (self.bm // self.tm) * (self.bn // self.tn)
 
     def grid(self, m, n, nbatch):
-        return (-(-m // self.bm), -(-n // self.bn), min(nbatch, MAX_GRID_Z))
+        return ((-(-m // self.bm)) * (-(-n // self.bn)), 1, min(nbatch, MAX_GRID_Z))
 
     def kernel_name(self, prec):
         return (f"gemm_strided_batched<{prec.template_types()}, {self.bm}, {self.bn}, "
