@@ -8,6 +8,11 @@ same kind. Nothing is compiled at import.
 from ._errors import KernelCompileError as KernelCompileError
 from ._errors import LinAlgError as LinAlgError
 from ._info import info as info
+from .conv import conv2d as conv2d
+from .conv import conv2d_algorithm as conv2d_algorithm
+from .conv import conv2d_dgrad as conv2d_dgrad
+from .conv import conv2d_wgrad as conv2d_wgrad
+from .conv import winograd_filter_transform as winograd_filter_transform
 from .gemm import batched_gemm as batched_gemm
 from .gemm import matmul as matmul
 from .gemm_vbatched import gemm_vbatched as gemm_vbatched

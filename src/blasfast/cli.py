@@ -49,6 +49,16 @@ the same size stay below 0.97 (sigmoid 0.92-0.94, tanh 0.94-0.966, for lr
 MagmaDNN's lr 0.2 with plain SGD gives 0.971 with ReLU; Nesterov momentum 0.9
 at lr 0.05 was the steadiest of lr 0.02-0.1 over five seeds (0.973-0.979).
 
+--model cnn trains a small CNN instead (blasfast.nn.cnn): Reshape -> two
+blocks of [3x3 Conv2D (padding 'same') -> ReLU -> 2x2 MaxPool2D] with 16 and
+32 channels -> Dense(128) -> ReLU -> Dense; the convolutions run through
+blasfast.conv2d (Winograd F(2x2,3x3) or im2col + batched GEMM, 'auto').
+CNN defaults: digits --hidden 64, 15 epochs, batch 32; MNIST --hidden 128,
+3 epochs, batch 64; both lr 0.05, Nesterov momentum 0.9, weight decay 1e-4.
+Measured (seed 0, CPU path, one BLAS thread): digits 0.980 (~10 s); MNIST
+0.9821 / 0.9845 / 0.9870 after epochs 1 / 2 / 3 (~94 s of CPU time; seed 1
+reaches 0.9903), against 0.975 for the MLP.
+
 The output ends with parseable lines: 'test accuracy: 0.9742', 'train time: ...',
 'wall time: ...'. Exit codes: 0 ok, 1 data error, 2 usage error.
 """
@@ -63,6 +73,8 @@ def _parser():
                        description=_TRAIN_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--mnist", metavar="DIR", help="train on the MNIST IDX files in DIR")
+    t.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp (default) or cnn: two 3x3 conv blocks + dense (see below)")
     t.add_argument("--epochs", type=_positive_int, help="passes over the training set")
     t.add_argument("--batch-size", type=_positive_int, help="images per SGD step")
     t.add_argument("--lr", type=_positive_float, help="learning rate")
@@ -122,7 +134,12 @@ def _train(args):
     device = "gpu" if args.device == "gpu" or (
         args.device == "auto" and _backend.gpu_available()) else "cpu"
     dataset = "mnist" if args.mnist else "digits"
-    cfg = dict(_DEFAULTS[dataset])
+    if args.model == "cnn":
+        from .nn import cnn
+
+        cfg = dict(cnn.CNN_DEFAULTS[dataset])
+    else:
+        cfg = dict(_DEFAULTS[dataset])
     for key in cfg:
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
@@ -149,13 +166,18 @@ def _train(args):
     init_rng = np.random.default_rng(init_seed)
     act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[cfg["activation"]]
     init = "he" if cfg["activation"] == "relu" else "glorot"
-    sizes = [x_train.shape[1], *cfg["hidden"], n_classes]
-    layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Dense(fan_in, fan_out, rng=init_rng, init=init))
-        if i < len(sizes) - 2:
-            layers.append(act())
-    model = nn.Sequential(layers).to_device(device)
+    if args.model == "cnn":
+        model = cnn.build_cnn(cnn.image_shape(x_train.shape[1]), n_classes,
+                              hidden=cfg["hidden"], activation=cfg["activation"],
+                              rng=init_rng).to_device(device)
+    else:
+        sizes = [x_train.shape[1], *cfg["hidden"], n_classes]
+        layers = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Dense(fan_in, fan_out, rng=init_rng, init=init))
+            if i < len(sizes) - 2:
+                layers.append(act())
+        model = nn.Sequential(layers).to_device(device)
     nesterov = args.nesterov and cfg["momentum"] > 0
     opt = nn.SGD(cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"],
                  nesterov=nesterov)

@@ -8,13 +8,15 @@ import zipfile
 import numpy as np
 
 from .._backend import _cupy, get_array_module, gpu_available
+from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
 
 __all__ = ["Sequential"]
 
 _FORMAT = "blasfast.nn.Sequential/1"
-_LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Tanh, Sigmoid)}
+_LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Tanh, Sigmoid, Conv2D, MaxPool2D,
+                                               AvgPool2D, Flatten, Reshape)}
 
 
 class Sequential:

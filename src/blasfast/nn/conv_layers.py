@@ -1,0 +1,372 @@
+"""Convolution layers: :class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D`,
+:class:`Flatten` and :class:`Reshape`, following the protocol of :mod:`blasfast.nn.layers`.
+
+All of them take NCHW arrays (NumPy or CuPy; the input's array module does the elementwise
+work), and :class:`Conv2D` computes with :func:`blasfast.conv.conv2d`,
+:func:`~blasfast.conv.conv2d_dgrad` and :func:`~blasfast.conv.conv2d_wgrad`. Every
+``config()`` is JSON-able and rebuilds the layer with ``type(layer)(**config)``, which is
+how :meth:`blasfast.nn.Sequential.load` restores a model.
+"""
+
+import math
+
+import numpy as np
+
+from .. import conv as _conv
+from .._backend import get_array_module
+from .layers import Layer
+
+__all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape"]
+
+
+def _pair(name, owner, v):
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(vals) != 2 or not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool)
+                                 and e >= 1 for e in vals):
+        raise ValueError(f"{owner}: {name} must be a positive int or a pair of them, got {v!r}")
+    return tuple(int(e) for e in vals)
+
+
+def _jsonable(v):
+    """Tuples to lists (recursively), so that config() survives a JSON round trip."""
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(e) for e in v]
+    return v
+
+
+class Conv2D(Layer):
+    r"""2-D convolution layer (cross-correlation), NCHW: :math:`y = x \star W + b`.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and K, both >= 1.
+    kernel_size : int or (int, int)
+        R x S.
+    stride, padding, dilation
+        As for :func:`blasfast.conv.conv2d` (``padding='same'`` keeps H x W at stride 1).
+    algorithm : {'auto', 'winograd', 'gemm'}, optional
+        Passed to the convolutions; checked against the filter and stride here, so that a
+        bad choice fails at construction, not in the first forward.
+    rng : int, numpy.random.Generator or None, optional
+        Seed or generator for the initial weights (``None``: fresh OS entropy).
+    dtype : {float32, float64}, optional
+        Parameters and computation. Default float32.
+    init : {'he', 'glorot'}, optional
+        ``'he'`` (default, for ReLU): :math:`W \sim \mathcal N(0, 2 / (C R S))`;
+        ``'glorot'``: :math:`U(-l, l)`, :math:`l = \sqrt{6 / ((C + K) R S)}`. Bias 0.
+
+    Attributes
+    ----------
+    W : (K, C, R, S) array
+    b : (K,) array
+
+    Raises
+    ------
+    ValueError
+        Non-positive sizes, an unknown init, or an algorithm that cannot serve the
+        filter/stride/dilation (``'winograd'`` with a 5x5 filter, ...).
+    TypeError
+        A dtype other than float32/float64.
+
+    Notes
+    -----
+    Per training step with the Winograd algorithm, the filters are transformed once
+    (:func:`blasfast.conv.winograd_filter_transform`) and the transform serves both the
+    forward and the input gradient. Backward: ``dW`` by :func:`~blasfast.conv.conv2d_wgrad`,
+    ``db = sum over (N, P, Q) of g``, ``dx`` by :func:`~blasfast.conv.conv2d_dgrad` (skipped
+    for the first layer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from blasfast.nn import Conv2D
+    >>> layer = Conv2D(3, 8, 3, padding='same', rng=0)
+    >>> layer.forward(np.ones((2, 3, 10, 10), np.float32)).shape
+    (2, 8, 10, 10)
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 algorithm="auto", *, dilation=1, rng=None, dtype=np.float32, init="he"):
+        super().__init__()
+        c, k = int(in_channels), int(out_channels)
+        if c < 1 or k < 1:
+            raise ValueError(f"Conv2D: in_channels and out_channels must be >= 1, got {c} "
+                             f"and {k}")
+        r, s = _pair("kernel_size", "Conv2D", kernel_size)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"Conv2D: dtype must be float32 or float64, got {dtype}")
+        if init not in ("he", "glorot"):
+            raise ValueError(f"Conv2D: init must be 'he' or 'glorot', got {init!r}")
+        if algorithm not in ("auto", "winograd", "gemm"):
+            raise ValueError(f"Conv2D: algorithm must be 'auto', 'winograd' or 'gemm' (the "
+                             f"ones with a backward pass), got {algorithm!r}")
+        self.in_channels, self.out_channels, self.kernel_size = c, k, (r, s)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.algorithm, self.dtype, self.init = algorithm, dtype, init
+        # validate stride/padding/dilation/algorithm now, on a nominal input large enough
+        probe = max(r, s) * 4 * max(_pair("dilation", "Conv2D", dilation))
+        _conv.conv2d_algorithm((1, c, probe, probe), (k, c, r, s), stride=stride,
+                               padding=padding, dilation=dilation, algorithm=algorithm)
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        fan_in, fan_out = c * r * s, k * r * s
+        if init == "he":
+            w = gen.standard_normal((k, c, r, s)) * math.sqrt(2.0 / fan_in)
+        else:
+            lim = math.sqrt(6.0 / (fan_in + fan_out))
+            w = gen.uniform(-lim, lim, (k, c, r, s))
+        self.W = w.astype(dtype)
+        self.b = np.zeros(k, dtype)
+        self._x = self._u = None
+        self._algo = None
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": _jsonable(self.stride),
+                "padding": _jsonable(self.padding), "algorithm": self.algorithm,
+                "dilation": _jsonable(self.dilation), "dtype": self.dtype.name,
+                "init": self.init}
+
+    def _args(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation)
+
+    def forward(self, x, training=True):
+        """Compute ``conv2d(x, W, b)``.
+
+        Parameters
+        ----------
+        x : (N, C, H, W) array, same kind as the parameters (cast to the layer's dtype)
+        training : bool
+            Cache ``x`` (and the filter transform) for :meth:`backward`.
+
+        Returns
+        -------
+        (N, K, P, Q) array of the layer's dtype.
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :func:`blasfast.conv.conv2d` (wrong rank or channels, empty output, host and
+            device arrays mixed).
+        """
+        xp, (x, w) = get_array_module("Conv2D.forward", x, self.W)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv2D.forward: x must have shape (N, {self.in_channels}, H, "
+                             f"W) (NCHW), got {x.shape}")
+        x = xp.asarray(x, dtype=self.dtype)
+        algo = _conv.conv2d_algorithm(x.shape, w.shape, algorithm=self.algorithm,
+                                      gpu=xp is not np, **self._args())
+        u = _conv.winograd_filter_transform(w) if algo == "winograd" else None
+        y = _conv.conv2d(x, w, self.b, algorithm=algo, w_winograd=u, **self._args())
+        if training:
+            self._x, self._u, self._algo = x, u, algo
+        else:
+            self._x = self._u = self._algo = None
+        return y
+
+    def backward(self, grad, need_input_grad=True):
+        """Store ``[dW, db]`` in ``grads`` and return dL/dx (None unless needed).
+
+        Raises
+        ------
+        RuntimeError
+            Without a training-mode forward first.
+        ValueError
+            If ``grad`` does not have the forward output's shape.
+        """
+        if self._x is None:
+            raise RuntimeError("Conv2D.backward: call forward(x, training=True) first")
+        xp, (grad,) = get_array_module("Conv2D.backward", grad)
+        x = self._x
+        grad = xp.asarray(grad, dtype=self.dtype)
+        dw = _conv.conv2d_wgrad(x, grad, self.W.shape, algorithm=self._algo, **self._args())
+        self._grads = [dw, grad.sum(axis=(0, 2, 3))]
+        if not need_input_grad:
+            return None
+        return _conv.conv2d_dgrad(grad, self.W, x.shape, algorithm=self._algo,
+                                  w_winograd=self._u, **self._args())
+
+
+class _Pool2D(Layer):
+    """Shared windowing of the pooling layers: no padding, trailing rows/columns that do
+    not fill a window are dropped (PyTorch's floor mode) and get zero gradient."""
+
+    def __init__(self, kernel_size=2, stride=None):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = _pair("kernel_size", name, kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair("stride", name, stride)
+        self._cache = None
+
+    def config(self):
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+
+    def _windows(self, x):
+        """The kh*kw strided slices (one per window offset) and the output size."""
+        name = type(self).__name__
+        if x.ndim != 4:
+            raise ValueError(f"{name}.forward: x must be a 4-D NCHW array, got shape "
+                             f"{x.shape}")
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        h, w = x.shape[2:]
+        if h < kh or w < kw:
+            raise ValueError(f"{name}.forward: the {kh}x{kw} window is larger than the "
+                             f"{h}x{w} input")
+        p, q = (h - kh) // sh + 1, (w - kw) // sw + 1
+        sl = [(slice(i, i + sh * (p - 1) + 1, sh), slice(j, j + sw * (q - 1) + 1, sw))
+              for i in range(kh) for j in range(kw)]
+        return sl, p, q
+
+    def _check_grad(self, grad, shape):
+        if grad.shape != shape:
+            raise ValueError(f"{type(self).__name__}.backward: grad must have shape {shape}, "
+                             f"got {grad.shape}")
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling over ``kernel_size`` windows moved by ``stride`` (default: the kernel).
+
+    ``forward`` maps (N, C, H, W) to (N, C, (H - kh) // sh + 1, (W - kw) // sw + 1), any
+    float dtype; ``backward`` routes each output's gradient to the first maximum of its
+    window (as PyTorch); overlapping windows add up. NaN in a window gives NaN.
+
+    Raises ``ValueError`` for a non-positive size, a non-4-D input or a window larger than
+    the input, ``RuntimeError`` for a backward without a training forward.
+    """
+
+    def forward(self, x, training=True):
+        xp, (x,) = get_array_module("MaxPool2D.forward", x)
+        sl, _, _ = self._windows(x)
+        y = x[(slice(None), slice(None)) + sl[0]].copy()
+        arg = xp.zeros(y.shape, np.int8 if len(sl) < 128 else np.int32) if training else None
+        for i, s in enumerate(sl[1:], 1):
+            v = x[(slice(None), slice(None)) + s]
+            if training:
+                arg = xp.where(v > y, arg.dtype.type(i), arg)
+            xp.maximum(y, v, out=y)   # propagates NaN
+        self._cache = (x.shape, arg, sl) if training else None
+        return y
+
+    def backward(self, grad, need_input_grad=True):
+        if self._cache is None:
+            raise RuntimeError("MaxPool2D.backward: call forward(x, training=True) first")
+        if not need_input_grad:
+            return None
+        xp, (grad,) = get_array_module("MaxPool2D.backward", grad)
+        shape, arg, sl = self._cache
+        self._check_grad(grad, arg.shape)
+        dx = xp.zeros(shape, grad.dtype)
+        disjoint = all(st >= k for st, k in zip(self.stride, self.kernel_size))
+        for i, s in enumerate(sl):
+            part = xp.where(arg == i, grad, grad.dtype.type(0))
+            if disjoint:   # each input element is in one window at most
+                dx[(slice(None), slice(None)) + s] = part
+            else:
+                dx[(slice(None), slice(None)) + s] += part
+        return dx
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling over ``kernel_size`` windows moved by ``stride`` (default: the kernel).
+
+    Same shapes and errors as :class:`MaxPool2D`; ``backward`` spreads each output's
+    gradient evenly, ``g / (kh kw)``, over its window.
+    """
+
+    def forward(self, x, training=True):
+        xp, (x,) = get_array_module("AvgPool2D.forward", x)
+        sl, _, _ = self._windows(x)
+        y = x[(slice(None), slice(None)) + sl[0]].copy()
+        for s in sl[1:]:
+            y += x[(slice(None), slice(None)) + s]
+        y *= y.dtype.type(1.0 / len(sl))
+        self._cache = (x.shape, y.shape, sl) if training else None
+        return y
+
+    def backward(self, grad, need_input_grad=True):
+        if self._cache is None:
+            raise RuntimeError("AvgPool2D.backward: call forward(x, training=True) first")
+        if not need_input_grad:
+            return None
+        xp, (grad,) = get_array_module("AvgPool2D.backward", grad)
+        shape, yshape, sl = self._cache
+        self._check_grad(grad, yshape)
+        g = grad * grad.dtype.type(1.0 / len(sl))
+        dx = xp.zeros(shape, grad.dtype)
+        for s in sl:
+            dx[(slice(None), slice(None)) + s] += g
+        return dx
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1 d2 ...), C order; ``backward`` restores the shape.
+
+    Raises ``ValueError`` for an input with fewer than 2 dimensions or a ``grad`` of the
+    wrong shape, ``RuntimeError`` for a backward without a training forward.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._shape = None
+
+    def forward(self, x, training=True):
+        xp, (x,) = get_array_module("Flatten.forward", x)
+        if x.ndim < 2:
+            raise ValueError(f"Flatten.forward: x must have a batch axis and at least one "
+                             f"more, got shape {x.shape}")
+        self._shape = x.shape if training else None
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad, need_input_grad=True):
+        if self._shape is None:
+            raise RuntimeError("Flatten.backward: call forward(x, training=True) first")
+        if not need_input_grad:
+            return None
+        n = self._shape[0]
+        if grad.shape != (n, int(np.prod(self._shape[1:]))):
+            raise ValueError(f"Flatten.backward: grad must have shape "
+                             f"{(n, int(np.prod(self._shape[1:])))}, got {grad.shape}")
+        return grad.reshape(self._shape)
+
+
+class Reshape(Layer):
+    """(N, F) -> (N, *shape), e.g. flattened images back to (N, 1, 28, 28) NCHW.
+
+    Lets a CNN take the same (N, F) feature arrays as the MLPs (``nn.load_mnist``,
+    ``nn.load_digits_split``). ``backward`` restores (N, F).
+
+    Raises ``ValueError`` when the sizes do not match, ``RuntimeError`` for a backward
+    without a training forward.
+    """
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(int(v) for v in shape)
+        if not self.shape or min(self.shape) < 1:
+            raise ValueError(f"Reshape: shape must be positive sizes, got {shape!r}")
+        self._in_shape = None
+
+    def config(self):
+        return {"shape": list(self.shape)}
+
+    def forward(self, x, training=True):
+        xp, (x,) = get_array_module("Reshape.forward", x)
+        size = int(np.prod(self.shape))
+        if x.ndim < 1 or int(np.prod(x.shape[1:])) != size:
+            raise ValueError(f"Reshape.forward: x of shape {x.shape} cannot become "
+                             f"(N, {', '.join(map(str, self.shape))})")
+        self._in_shape = x.shape if training else None
+        return x.reshape((x.shape[0],) + self.shape)
+
+    def backward(self, grad, need_input_grad=True):
+        if self._in_shape is None:
+            raise RuntimeError("Reshape.backward: call forward(x, training=True) first")
+        if not need_input_grad:
+            return None
+        if grad.shape != (self._in_shape[0],) + self.shape:
+            raise ValueError(f"Reshape.backward: grad must have shape "
+                             f"{(self._in_shape[0],) + self.shape}, got {grad.shape}")
+        return grad.reshape(self._in_shape)
