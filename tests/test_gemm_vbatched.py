@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from blasfast.gemm_vbatched import gemm_vbatched
 from conftest import to_numpy
+from gemm_bounds import assert_gemm_close
 
 # The module (``blasfast.gemm_vbatched`` the attribute is the function once re-exported).
 vb = importlib.import_module("blasfast.gemm_vbatched")
@@ -59,30 +60,11 @@ def operands(xp, rng, sizes, dtype, trans_a=False, trans_b=False):
 
 def assert_item_close(d, a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
                       compute=None):
-    """Check one result against the float64 product within the bound of the docstring."""
-    d = to_numpy(d)
-    A = _op(to_numpy(a).astype(np.float64), trans_a)
-    B = _op(to_numpy(b).astype(np.float64), trans_b)
-    ref = alpha * (A @ B)
-    major = abs(alpha) * (np.abs(A) @ np.abs(B))
-    if c is not None and beta != 0:
-        C = to_numpy(c).astype(np.float64)
-        ref = ref + beta * C
-        major = major + abs(beta) * np.abs(C)
-    assert d.shape == ref.shape
+    """Check one result against the float64 product within the bound of gemm_bounds."""
     in_name = np.dtype(to_numpy(a).dtype).name
     u = U_ACC[compute or ("float64" if in_name == "float64" else "float32")]
-    n = A.shape[1] + 2
-    gamma = n * u / (1 - n * u)
-    if compute == "tf32":
-        ut = 2.0**-11
-        gamma = gamma * (1 + ut) ** 2 + 2 * ut + ut**2
-    bound = gamma * np.linalg.norm(np.broadcast_to(major, ref.shape).ravel())
-    if d.dtype in U_OUT:
-        bound += U_OUT[d.dtype] * (np.linalg.norm(ref.ravel()) + bound)
-    err = np.linalg.norm((d.astype(np.float64) - ref).ravel())
-    assert np.all(np.isfinite(d))
-    assert err <= bound, f"error {err:.3e} above the bound {bound:.3e}"
+    assert_gemm_close(d, a, b, c, alpha, beta, trans_a, trans_b, u=u,
+                      operand_rounding=2.0**-11 if compute == "tf32" else 0.0)
 
 
 # --- numerics ----------------------------------------------------------------------------

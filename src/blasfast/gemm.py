@@ -18,6 +18,7 @@ import numpy as np
 from . import _checks, _dtypes, _gemm_config
 from ._backend import get_array_module
 from ._errors import message
+from ._gemm_cpu import _gemm_cpu_product
 from .kernels import _compile
 
 __all__ = ["batched_gemm", "matmul"]
@@ -139,37 +140,6 @@ def _offset_view(x, off):
     return cupy.ndarray(x.shape, x.dtype, x.data + off * x.itemsize, x.strides)
 
 
-def _cpu_operand(x, compute):
-    """An operand as the hardware multiplies it: float16/bfloat16 widened exactly to
-    float32, float32 rounded to TF32 for ``compute='tf32'``."""
-    if x.dtype in (_dtypes.float16, _dtypes.bfloat16):
-        return x.astype(np.float32)
-    if compute == "tf32":
-        return _dtypes.round_to_tf32(x)
-    return x
-
-
-def _gemm_cpu(a, b, c, out, alpha, beta, trans_a, trans_b, compute, out_dtype):
-    """The CPU path: NumPy's matmul (its BLAS) with the GPU path's precision semantics --
-    operands rounded as the tensor cores round them, accumulation in float32 (or float64),
-    alpha/beta applied in the accumulation precision, one rounding to the output dtype."""
-    acc = _dtypes.float64 if compute == "float64" else _dtypes.float32
-    opa = _cpu_operand(a, compute)
-    opb = _cpu_operand(b, compute)
-    r = np.matmul(np.swapaxes(opa, -1, -2) if trans_a else opa,
-                  np.swapaxes(opb, -1, -2) if trans_b else opb)
-    if alpha != 1:
-        r *= acc.type(alpha)
-    if c is not None and beta != 0:
-        r += acc.type(beta) * c.astype(acc)
-    with np.errstate(over="ignore"):  # a 16-bit out overflows to Inf, as on the GPU
-        r = r.astype(out_dtype, copy=False)
-    if out is None:
-        return r
-    np.copyto(out, r)
-    return out
-
-
 def _check_out(op, xp, out, shape, dtype, inputs):
     _checks.result_shape(op, "out", out.shape, shape)
     _checks.same_dtype(op, result=dtype, out=out.dtype)
@@ -210,7 +180,8 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
         _check_out(op, xp, out, shape, out_dtype,
                    [("a", a), ("b", b)] + ([] if same_as_c else [("c", c)]))
     if xp is np:
-        return _gemm_cpu(a, b, c, out, alpha, beta, trans_a, trans_b, compute, out_dtype)
+        return _gemm_cpu_product(a, b, c, alpha, beta, trans_a, trans_b, compute, out_dtype,
+                                 out)
     d = out if out is not None else xp.empty(shape, out_dtype)
     if stream is None:
         return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute)
