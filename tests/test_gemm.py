@@ -346,3 +346,15 @@ def test_every_precision_and_transpose_with_odd_sizes(xp, rng, prec, trans_a, tr
     assert r is out
     assert_gemm_close(out, a, b, c, alpha, beta, trans_a, trans_b, u=u,
                       operand_rounding=rounding)
+
+
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_more_column_tiles_than_grid_y_holds(xp, rng, monkeypatch, trans_b):
+    """N beyond 65535 tiles is launched in column ranges; a tiny limit exercises that."""
+    monkeypatch.setattr(bf._gemm_config, "MAX_GRID_Y", 2)
+    a = rand(xp, rng, (2, 70, 40), np.float32)
+    b = rand(xp, rng, (2, 300, 40) if trans_b else (2, 40, 300), np.float32)
+    c = rand(xp, rng, (300,), np.float32)  # broadcast along rows and batch
+    out = xp.full((2, 70, 300), np.nan, np.float32)
+    bf.batched_gemm(a, b, c, beta=0.5, trans_b=trans_b, out=out)
+    assert_gemm_close(out, a, b, c, 1.0, 0.5, trans_b=trans_b)

@@ -174,17 +174,14 @@ def driver(tile, tin, tout, M, N, K, batch, nb_inner, alpha, beta,
            A, sam, sak, sa_o, sa_i, B, sbk, sbn, sb_o, sb_i,
            C, scm, scn, sc_o, sc_i, D, sdm, sdn, sd_o, sd_i, grid_z):
     writes = {}
-    tiles_m = -(-M // tile.bm)
-    gx, gy, _ = tile.grid(M, N, batch)
-    assert gy == 1 and gx == tiles_m * -(-N // tile.bn)
-    for bx, bz in itertools.product(range(gx), range(grid_z)):
-        tile_m, tile_n = bx % tiles_m, bx // tiles_m
+    gx, gy = -(-M // tile.bm), -(-N // tile.bn)
+    for bx, by, bz in itertools.product(range(gx), range(gy), range(grid_z)):
         z = bz
         while z < batch:
             zo, zi = z // nb_inner, z - (z // nb_inner) * nb_inner
             sub = lambda X, so, si: Buf(X.data, X.off + zo * so + zi * si)  # noqa: E731
             tile_tc(tin, tout, tile.bm, tile.bn, tile.bk, tile.wm, tile.wn,
-                    tile_m * tile.bm, tile_n * tile.bn, M, N, K, alpha, beta,
+                    bx * tile.bm, by * tile.bn, M, N, K, alpha, beta,
                     sub(A, sa_o, sa_i), sam, sak, sub(B, sb_o, sb_i), sbk, sbn,
                     sub(C, sc_o, sc_i), scm, scn, sub(D, sd_o, sd_i), sdm, sdn, writes)
             z += grid_z

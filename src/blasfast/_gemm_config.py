@@ -28,6 +28,7 @@ import numpy as np
 from . import _dtypes, _gemm_tc
 from .kernels import _compile
 
+MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y and gridDim.z
 MAX_GRID_Z = 65535
 
 
@@ -82,7 +83,7 @@ class SimtTile:
         return (self.bm // self.tm) * (self.bn // self.tn)
 
     def grid(self, m, n, nbatch):
-        return ((-(-m // self.bm)) * (-(-n // self.bn)), 1, min(nbatch, MAX_GRID_Z))
+        return (-(-m // self.bm), -(-n // self.bn), min(nbatch, MAX_GRID_Z))
 
     def kernel_name(self, prec):
         return (f"gemm_strided_batched<{prec.template_types()}, {self.bm}, {self.bn}, "

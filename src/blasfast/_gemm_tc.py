@@ -48,7 +48,7 @@ class TcTile:
         return 32 * self.warps
 
     def grid(self, m, n, nbatch):
-        return ((-(-m // self.bm)) * (-(-n // self.bn)), 1, min(nbatch, 65535))
+        return (-(-m // self.bm), -(-n // self.bn), min(nbatch, 65535))
 
     def kernel_name(self, prec):
         """The name expression for a :class:`blasfast._gemm_config.Precision`."""

@@ -111,8 +111,17 @@ def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute):
     if c is None or beta == 0:
         c, beta = None, 0.0  # the kernel never reads C when beta == 0
     prec = _gemm_config.Precision(a.dtype, d.dtype, compute)
-    ops, plan = _operands_and_plan(cupy, a, b, c, d, trans_a, trans_b)
     tile = _gemm_config.select(prec, m, n, k)
+    max_n = _gemm_config.MAX_GRID_Y * getattr(tile, "bn", n)
+    if n > max_n:  # more column tiles than grid y holds: one launch per column range
+        c = None if c is None else cupy.broadcast_to(c, d.shape)
+        for j in range(0, n, max_n):
+            cols = slice(j, min(n, j + max_n))
+            _batched_gemm_nocheck(a, b[..., cols, :] if trans_b else b[..., cols],
+                                  None if c is None else c[..., cols], d[..., cols],
+                                  alpha, beta, trans_a, trans_b, compute)
+        return d
+    ops, plan = _operands_and_plan(cupy, a, b, c, d, trans_a, trans_b)
     kernel = _compile.get_function(tile.family, tile.kernel_name(prec))
     per_launch = plan.outer[0] * plan.inner[0]
     grid = tile.grid(m, n, per_launch)

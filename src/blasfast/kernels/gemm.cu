@@ -5,11 +5,9 @@
 // z = z_outer * nb_inner + z_inner, each part with its own stride per operand (the host
 // folds any batch shape into these two).
 //
-// gemm_strided_batched: one BM x BN tile per block (gemm_simt.cuh); blockIdx.x runs over
-//   all ceil(M/BM) * ceil(N/BN) tiles (M fastest), so neither count meets the 65535 limit
-//   of the y grid dimension; blocks walk the batch in steps of gridDim.z, so batches beyond
-//   that limit need no second launch.
-//   Grid (ceil(M/BM) * ceil(N/BN), 1, min(batch, 65535)); block (BM/TM)*(BN/TN) threads.
+// gemm_strided_batched: one BM x BN tile per block (gemm_simt.cuh); blocks walk the batch
+//   in steps of gridDim.z, so batches beyond the grid limit (65535) need no second launch.
+//   Grid (ceil(M/BM), ceil(N/BN), min(batch, 65535)); block (BM/TM)*(BN/TN) threads.
 // gemm_small_batched: for M, N, K <= DIM (DIM <= 32), the MAGMA small-size design: one
 //   thread per element of C, NMAT matrices per block, A and B staged in padded shared
 //   memory. Grid (ceil(batch/NMAT)); block DIM*DIM*NMAT threads.
@@ -33,14 +31,11 @@ template <typename Tin, typename Tacc, typename Tout, int BM, int BN, int BK, in
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 gemm_strided_batched(BLASFAST_GEMM_ARGS)
 {
-    const int tiles_m = (M + BM - 1) / BM;
-    const int tile_m = blockIdx.x % tiles_m;
-    const int tile_n = blockIdx.x / tiles_m;
     for (long long z = blockIdx.z; z < batch; z += gridDim.z) {
         const long long zo = z / nb_inner;
         const long long zi = z - zo * nb_inner;
         gemm_tile_simt<Tin, Tacc, Tout, BM, BN, BK, TM, TN, TF32>(
-            tile_m * BM, tile_n * BN, M, N, K, alpha, beta,
+            blockIdx.x * BM, blockIdx.y * BN, M, N, K, alpha, beta,
             A + zo * sa_o + zi * sa_i, sam, sak,
             B + zo * sb_o + zi * sb_i, sbk, sbn,
             C + zo * sc_o + zi * sc_i, scm, scn,

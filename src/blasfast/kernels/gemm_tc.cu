@@ -4,9 +4,8 @@
 //
 // Addressing and batching exactly as gemm_strided_batched in gemm.cu: element strides for
 // every operand, the batch index z split as z = z_outer * nb_inner + z_inner with a stride
-// per part and operand, blockIdx.x over all ceil(M/BM) * ceil(N/BN) tiles (M fastest),
-// blocks walking the batch in steps of gridDim.z.
-// Grid: (ceil(M/BM) * ceil(N/BN), 1, min(batch, 65535)); block: 32*(BM/WM)*(BN/WN) threads.
+// per part and operand, blocks walking the batch in steps of gridDim.z.
+// Grid: (ceil(M/BM), ceil(N/BN), min(batch, 65535)); block: 32*(BM/WM)*(BN/WN) threads.
 // Static shared memory only (< 48 KB per block); register budget: gemm_tc_min_blocks() in
 // gemm_tc.cuh (64 registers per thread for one-fragment warps, 128 otherwise).
 #include "gemm_tc.cuh"
@@ -21,14 +20,11 @@ gemm_tc_strided_batched(
     const Tout* __restrict__ C, long long scm, long long scn, long long sc_o, long long sc_i,
     Tout* __restrict__ D, long long sdm, long long sdn, long long sd_o, long long sd_i)
 {
-    const int tiles_m = (M + BM - 1) / BM;
-    const int tile_m = blockIdx.x % tiles_m;
-    const int tile_n = blockIdx.x / tiles_m;
     for (long long z = blockIdx.z; z < batch; z += gridDim.z) {
         const long long zo = z / nb_inner;
         const long long zi = z - zo * nb_inner;
         gemm_tile_tc<Tin, Tout, BM, BN, BK, WM, WN>(
-            tile_m * BM, tile_n * BN, M, N, K, alpha, beta,
+            blockIdx.x * BM, blockIdx.y * BN, M, N, K, alpha, beta,
             A + zo * sa_o + zi * sa_i, sam, sak,
             B + zo * sb_o + zi * sb_i, sbk, sbn,
             C + zo * sc_o + zi * sc_i, scm, scn,
