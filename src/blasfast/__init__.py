@@ -17,6 +17,7 @@ from .gemm import batched_gemm as batched_gemm
 from .gemm import matmul as matmul
 from .gemm_vbatched import gemm_vbatched as gemm_vbatched
 from .kernels._compile import warmup as warmup
+from . import fft as fft
 from . import nn as nn
 
 __version__ = "0.1.0"

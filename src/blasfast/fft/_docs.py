@@ -1,0 +1,80 @@
+"""Documentation text shared by the transforms (numpydoc sections, filled in by
+:func:`doc`)."""
+
+
+_PARAM_PRECISION = """precision : {None, 'split16', 'fp32', 'fp16'}, optional
+        Arithmetic for single-precision input (float32, complex64, float16, bfloat16):
+
+        ==========  ==========================================================================
+        'split16'   each radix-4 stage splits its FP32 input into two scaled float16 halves,
+                    multiplies both by the exact FP16 DFT matrix with FP32 accumulation
+                    (tensor cores on the GPU; :func:`blasfast.batched_gemm` on float16
+                    operands on the CPU) and recombines them in FP32; twiddles in FP32.
+                    Relative L2 error about 1e-7 to 1e-6, within a few times of FP32.
+        'fp32'      the library FFT in FP32: ``scipy.fft`` on the CPU, cuFFT (``cupy.fft``)
+                    on the GPU. Any length.
+        'fp16'      the same stages with the high half only (one scaled float16 operand):
+                    relative error about 1e-4 to 1e-3; kept to show what splitting buys.
+        None        'split16' on axes whose length is a power of two, 'fp32' on the others.
+        ==========  ==========================================================================
+
+        Lengths that are not powers of two run 'split16' and 'fp16' through Bluestein's
+        algorithm on a power-of-two transform of length ``>= 2n - 1`` (about 3x the work,
+        2-3x the error). float64, complex128, integer and bool input always runs in FP64
+        (``scipy.fft`` / cuFFT): ``precision`` must then be None or 'fp64'.
+    stream : cupy.cuda.Stream, optional
+        GPU path only: the stream to launch on (default: CuPy's current stream)."""
+
+_PARAM_NORM = """norm : {None, 'backward', 'ortho', 'forward'}, optional
+        Normalization as in :mod:`numpy.fft`: 'backward' (the default, None) leaves the
+        forward transform unscaled and divides the inverse by ``n``; 'ortho' scales both by
+        ``1/sqrt(n)``; 'forward' divides the forward transform by ``n``. Applied once, in the
+        working precision, after all axes are transformed."""
+
+_RAISES = """TypeError
+        An unsupported dtype (e.g. longdouble, object), complex input to a real transform,
+        a non-integer ``n``/``s``/``axis``, or host and device arrays in one call.
+    ValueError
+        A transformed length < 1 (including a length-0 axis with no ``n``/``s``), ``s``
+        and ``axes`` of different lengths, an unknown ``norm`` or ``precision``, or a
+        ``precision`` other than None/'fp64' for double-precision input.
+    numpy.exceptions.AxisError
+        An axis out of range (a ``ValueError`` and ``IndexError``).
+    blasfast.KernelCompileError
+        If the FFT kernels fail to compile (GPU path, first call per device)."""
+
+_NOTES = """The result is a new array of the input's kind (NumPy or CuPy), complex64 (or float32
+    for the inverse real transforms) for single-precision input, complex128 (float64)
+    otherwise; the input is never modified. Inf and NaN propagate to every output that
+    depends on them (as NumPy's Inf may become NaN here); other transforms of a batch are
+    unaffected.
+
+    Algorithm ('split16', Sorna et al. 2018): radix-4 Stockham stages (one radix-2 stage
+    first for odd ``log2 n``) of up to 4096 points run as one pass (on the GPU one fused
+    kernel: the block keeps the points in shared memory and does every stage with
+    ``mma.sync`` tensor-core products); longer powers of two split four-step,
+    ``n = n1 * n2``, with an FP32 twiddle between passes. The split scales are powers of two,
+    one pair per radix-4 butterfly (its 4 complex inputs): ``s1 = 2**ceil(log2 max|z|)``,
+    ``hi = fp16(z/s1)``, ``s2`` likewise for the exact residual ``z - s1*hi``,
+    ``lo = fp16(r/s2)``, so the split represents every input to about ``2**-22`` relative
+    and the result does not depend on the input's magnitude (any float32 range). Even-length
+    real transforms run as complex transforms of half the length. Expect, in relative L2
+    norm against the exact transform of the float32 input, ~(1 to 3)e-7 for 'split16' at
+    n <= 4096**2 (see ``scripts/fft_accuracy.py``), ~5e-4 for 'fp16'.
+
+    The GPU path launches on the current CuPy stream and does not synchronize; the CPU path
+    runs the same arithmetic in NumPy (slower than ``scipy.fft``; use 'fp32' where only
+    speed matters)."""
+
+_REFERENCES = """Sorna, Cheng, D'Azevedo, Wong, Tomov, "Optimizing the Fast Fourier Transform using
+    Mixed Precision on Tensor Core Hardware", HiPC workshops 2018. Bluestein, "A linear
+    filtering approach to the computation of the discrete Fourier transform", 1970."""
+
+
+def doc(f):
+    """Fill the shared sections ({precision}, {norm}, {raises}, {notes}, {references}) of a
+    transform's docstring."""
+    f.__doc__ = (f.__doc__.replace("{precision}", _PARAM_PRECISION)
+                 .replace("{norm}", _PARAM_NORM).replace("{raises}", _RAISES)
+                 .replace("{notes}", _NOTES).replace("{references}", _REFERENCES))
+    return f

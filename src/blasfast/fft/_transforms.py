@@ -1,0 +1,622 @@
+"""Public transforms with :mod:`numpy.fft` semantics: argument handling and dispatch.
+
+Every function normalizes and validates its arguments (shapes and dtypes only), makes a
+working copy in the working dtype (complex64/float32 for single-precision and float16
+inputs, complex128/float64 for double-precision, integer and boolean inputs), crops or
+zero-pads each transformed axis to its length, runs the unnormalized transform of each axis
+by its route (:mod:`._engine`) and applies ``norm`` once at the end.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+
+from .._backend import get_array_module
+from .._errors import message
+from . import _engine
+from ._args import _axis, _check_norm, _cook_nd, _length, _resize, _routes, _scale, \
+    _working_dtypes
+from ._docs import doc as _doc
+
+__all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2",
+           "irfft2", "rfftn", "irfftn"]
+
+
+def _stream(xp, stream):
+    if stream is None or xp is np:
+        return contextlib.nullcontext()
+    return stream
+
+
+def _prepare(op, a, stream, real_only=False):
+    xp, (a,) = get_array_module(op, a)
+    if a.ndim == 0:
+        raise ValueError(message(op, "a must have at least one dimension, got a 0-d array"))
+    ctype, rtype, single = _working_dtypes(op, a.dtype, real_only)
+    return xp, a, ctype, rtype, single
+
+
+def _finish(xp, x, scale):
+    if scale != 1.0:
+        x = x * x.real.dtype.type(scale)
+    return xp.ascontiguousarray(x)
+
+
+def _c2c(op, a, s, axes, norm, inverse, precision, stream):
+    xp, a, ctype, _, single = _prepare(op, a, stream)
+    axes, s = _cook_nd(op, a.shape, s, axes)
+    norm = _check_norm(op, norm)
+    routes = _routes(op, precision, single, s)
+    sign = 1 if inverse else -1
+    with _stream(xp, stream), np.errstate(invalid="ignore", over="ignore"):
+        x = a.astype(ctype)
+        for ax, n, route in reversed(list(zip(axes, s, routes))):
+            x = _resize(xp, x, ax, n)
+            x = _engine.c2c_axis(xp, x, ax, sign, route)
+        return _finish(xp, x, _scale(norm, math.prod(s), inverse))
+
+
+def _r2c(op, a, s, axes, norm, precision, stream):
+    xp, a, ctype, rtype, single = _prepare(op, a, stream, real_only=True)
+    axes, s = _cook_nd(op, a.shape, s, axes, real="r2c")
+    norm = _check_norm(op, norm)
+    routes = _routes(op, precision, single, s)
+    with _stream(xp, stream), np.errstate(invalid="ignore", over="ignore"):
+        x = _resize(xp, a.astype(rtype), axes[-1], s[-1])
+        x = _engine.r2c_axis(xp, x, axes[-1], routes[-1]).astype(ctype, copy=False)
+        for ax, n, route in zip(axes[:-1], s[:-1], routes[:-1]):
+            x = _resize(xp, x, ax, n)
+            x = _engine.c2c_axis(xp, x, ax, -1, route)
+        return _finish(xp, x, _scale(norm, math.prod(s), False))
+
+
+def _c2r(op, a, s, axes, norm, precision, stream):
+    xp, a, ctype, rtype, single = _prepare(op, a, stream)
+    axes, s = _cook_nd(op, a.shape, s, axes, real="c2r")
+    norm = _check_norm(op, norm)
+    routes = _routes(op, precision, single, s)
+    with _stream(xp, stream), np.errstate(invalid="ignore", over="ignore"):
+        x = a.astype(ctype)
+        for ax, n, route in zip(axes[:-1], s[:-1], routes[:-1]):
+            x = _resize(xp, x, ax, n)
+            x = _engine.c2c_axis(xp, x, ax, 1, route)
+        x = _resize(xp, x, axes[-1], s[-1] // 2 + 1)
+        x = _engine.c2r_axis(xp, x, axes[-1], s[-1], routes[-1]).astype(rtype, copy=False)
+        return _finish(xp, x, _scale(norm, math.prod(s), True))
+
+
+def _one_axis(op, a, n, axis):
+    """``(s, axes)`` of a 1-D transform, validating ``n`` and ``axis``."""
+    ndim = np.ndim(a) if not hasattr(a, "ndim") else a.ndim
+    if ndim == 0:
+        raise ValueError(message(op, "a must have at least one dimension, got a 0-d array"))
+    axis = _axis(op, axis, ndim)
+    return (None if n is None else [_length(op, "n", n)]), [axis]
+
+
+# ---------------------------------------------------------------------------------------
+# Public functions.
+# ---------------------------------------------------------------------------------------
+
+@_doc
+def fft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+    """One-dimensional discrete Fourier transform.
+
+    ``X[..., k] = sum_{j<n} x[..., j] * exp(-2*pi*i*j*k/n)`` along ``axis`` (times the
+    ``norm`` factor).
+
+    Parameters
+    ----------
+    a : array, (..., n_in, ...)
+        float16/float32/complex64 (single precision) or float64/complex128/int/bool (FP64).
+        NumPy array (CPU path) or CuPy / CUDA array (GPU path), any strides.
+    n : int, optional
+        Transform length: ``a`` is cropped or zero-padded along ``axis`` to ``n``
+        (default: its length).
+    axis : int
+        Axis to transform (default: the last).
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 (single-precision input) or complex128
+        Shape of ``a`` with ``n`` along ``axis``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> x = np.random.default_rng(0).standard_normal(1024).astype(np.float32)
+    >>> X = bf.fft.fft(x)                        # split-FP16, complex64
+    >>> ref = np.fft.fft(x.astype(np.float64))
+    >>> bool(np.linalg.norm(X - ref) / np.linalg.norm(ref) < 1e-6)
+    True
+    """
+    s, axes = _one_axis("fft", a, n, axis)
+    return _c2c("fft", a, s, axes, norm, False, precision, stream)
+
+
+@_doc
+def ifft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+    """One-dimensional inverse discrete Fourier transform.
+
+    ``x[..., j] = (1/n) sum_{k<n} X[..., k] * exp(2*pi*i*j*k/n)`` along ``axis`` (the
+    ``1/n`` as ``norm`` says).
+
+    Parameters
+    ----------
+    a : array
+        As for :func:`fft`.
+    n : int, optional
+        Transform length (crop or zero-pad ``a`` along ``axis``).
+    axis : int
+        Axis to transform (default: the last).
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+        Shape of ``a`` with ``n`` along ``axis``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> x = np.arange(8, dtype=np.complex64)
+    >>> bool(np.allclose(bf.fft.ifft(bf.fft.fft(x)), x, atol=1e-5))
+    True
+    """
+    s, axes = _one_axis("ifft", a, n, axis)
+    return _c2c("ifft", a, s, axes, norm, True, precision, stream)
+
+
+@_doc
+def fftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+    """N-dimensional discrete Fourier transform over ``axes``.
+
+    Parameters
+    ----------
+    a : array
+        As for :func:`fft`.
+    s : sequence of int, optional
+        Transform length along each axis of ``axes`` (crop or zero-pad); an entry of None or
+        -1 keeps that axis' length.
+    axes : sequence of int, optional
+        Axes to transform; default: the last ``len(s)`` axes, or all axes when ``s`` is None.
+        An axis repeated is transformed that many times (as in NumPy).
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+        Shape of ``a`` with ``s[i]`` along ``axes[i]``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> bf.fft.fftn(np.ones((4, 8, 16), np.float32)).shape
+    (4, 8, 16)
+    """
+    return _c2c("fftn", a, s, axes, norm, False, precision, stream)
+
+
+@_doc
+def ifftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+    """N-dimensional inverse discrete Fourier transform over ``axes``.
+
+    Parameters
+    ----------
+    a : array
+        As for :func:`fft`.
+    s : sequence of int, optional
+        As for :func:`fftn`.
+    axes : sequence of int, optional
+        As for :func:`fftn`.
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+        Shape of ``a`` with ``s[i]`` along ``axes[i]``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> x = np.ones((4, 8), np.complex64)
+    >>> bool(np.allclose(bf.fft.ifftn(bf.fft.fftn(x)), x, atol=1e-5))
+    True
+    """
+    return _c2c("ifftn", a, s, axes, norm, True, precision, stream)
+
+
+@_doc
+def fft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+    """Two-dimensional discrete Fourier transform: :func:`fftn` over ``axes`` (default the
+    last two).
+
+    Parameters
+    ----------
+    a : array, (..., M, N)
+        As for :func:`fft`.
+    s : (int, int), optional
+        Transform lengths along ``axes`` (crop or zero-pad).
+    axes : (int, int)
+        Axes to transform.
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+        Shape of ``a`` with ``s`` along ``axes``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> img = np.random.default_rng(0).random((3, 64, 64), dtype=np.float32)
+    >>> F = bf.fft.fft2(img)
+    >>> ref = np.fft.fft2(img.astype(np.float64))
+    >>> bool(np.linalg.norm(F - ref) / np.linalg.norm(ref) < 1e-6)
+    True
+    """
+    return _c2c("fft2", a, s, axes, norm, False, precision, stream)
+
+
+@_doc
+def ifft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+    """Two-dimensional inverse discrete Fourier transform: :func:`ifftn` over ``axes``.
+
+    Parameters
+    ----------
+    a : array, (..., M, N)
+        As for :func:`fft`.
+    s : (int, int), optional
+        Transform lengths along ``axes``.
+    axes : (int, int)
+        Axes to transform (default: the last two).
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> bf.fft.ifft2(np.ones((2, 4, 4), np.complex64))[0, 0, 0]
+    np.complex64(1+0j)
+    """
+    return _c2c("ifft2", a, s, axes, norm, True, precision, stream)
+
+
+@_doc
+def rfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+    """One-dimensional discrete Fourier transform of real input: the ``n//2 + 1``
+    non-negative frequencies of :func:`fft`.
+
+    Parameters
+    ----------
+    a : array, real
+        float16/float32 (single precision) or float64/int/bool (FP64).
+    n : int, optional
+        Transform length (crop or zero-pad ``a`` along ``axis``).
+    axis : int
+        Axis to transform (default: the last).
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+        Shape of ``a`` with ``n//2 + 1`` along ``axis``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> bf.fft.rfft(np.ones(8, np.float32)).shape
+    (5,)
+    """
+    s, axes = _one_axis("rfft", a, n, axis)
+    return _r2c("rfft", a, s, axes, norm, precision, stream)
+
+
+@_doc
+def irfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+    """Inverse of :func:`rfft`: a real signal of length ``n`` from its ``n//2 + 1``
+    non-negative frequencies (Hermitian symmetry supplies the rest).
+
+    Parameters
+    ----------
+    a : array
+        Spectrum, complex64/complex128 (or real); ``a`` is cropped or zero-padded to
+        ``n//2 + 1`` points along ``axis``. The imaginary part of the zero frequency (and
+        of the Nyquist frequency for even ``n``) is ignored.
+    n : int, optional
+        Output length (default: ``2*(m - 1)`` for ``m`` input points).
+    axis : int
+        Axis to transform (default: the last).
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, float32 (single-precision input) or float64
+        Shape of ``a`` with ``n`` along ``axis``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> x = np.arange(6, dtype=np.float32)
+    >>> bool(np.allclose(bf.fft.irfft(bf.fft.rfft(x), n=6), x, atol=1e-5))
+    True
+    """
+    s, axes = _one_axis("irfft", a, n, axis)
+    return _c2r("irfft", a, s, axes, norm, precision, stream)
+
+
+@_doc
+def rfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+    """N-dimensional discrete Fourier transform of real input: a real transform along the
+    last axis of ``axes`` (``s[-1]//2 + 1`` outputs), complex transforms along the others.
+
+    Parameters
+    ----------
+    a : array, real
+        As for :func:`rfft`.
+    s : sequence of int, optional
+        As for :func:`fftn`.
+    axes : sequence of int, optional
+        As for :func:`fftn`.
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128
+        Shape of ``a`` with ``s[i]`` along ``axes[i]``, except ``s[-1]//2 + 1`` along
+        ``axes[-1]``.
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> bf.fft.rfftn(np.ones((4, 6, 8), np.float32)).shape
+    (4, 6, 5)
+    """
+    return _r2c("rfftn", a, s, axes, norm, precision, stream)
+
+
+@_doc
+def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+    """Inverse of :func:`rfftn`: complex inverse transforms along all but the last axis of
+    ``axes``, then a complex-to-real one along it.
+
+    Parameters
+    ----------
+    a : array
+        Spectrum, as for :func:`irfft`.
+    s : sequence of int, optional
+        Output lengths along ``axes`` (default: the input lengths, ``2*(m - 1)`` along the
+        last).
+    axes : sequence of int, optional
+        As for :func:`fftn`.
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, float32 or float64
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> x = np.random.default_rng(1).random((6, 10)).astype(np.float32)
+    >>> bool(np.allclose(bf.fft.irfftn(bf.fft.rfftn(x), s=x.shape), x, atol=1e-5))
+    True
+    """
+    return _c2r("irfftn", a, s, axes, norm, precision, stream)
+
+
+@_doc
+def rfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+    """Two-dimensional discrete Fourier transform of real input: :func:`rfftn` over
+    ``axes`` (default the last two).
+
+    Parameters
+    ----------
+    a : array, real, (..., M, N)
+        As for :func:`rfft`.
+    s : (int, int), optional
+        Transform lengths along ``axes``.
+    axes : (int, int)
+        Axes to transform.
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, complex64 or complex128, (..., M, N//2 + 1) for the default axes
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> bf.fft.rfft2(np.ones((2, 64, 64), np.float32)).shape
+    (2, 64, 33)
+    """
+    return _r2c("rfft2", a, s, axes, norm, precision, stream)
+
+
+@_doc
+def irfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+    """Inverse of :func:`rfft2`: :func:`irfftn` over ``axes`` (default the last two).
+
+    Parameters
+    ----------
+    a : array, (..., M, N//2 + 1)
+        Spectrum, as for :func:`irfft`.
+    s : (int, int), optional
+        Output lengths along ``axes``.
+    axes : (int, int)
+        Axes to transform.
+    {norm}
+    {precision}
+
+    Returns
+    -------
+    out : array, float32 or float64
+
+    Raises
+    ------
+    {raises}
+
+    Notes
+    -----
+    {notes}
+
+    References
+    ----------
+    {references}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> x = np.random.default_rng(2).random((2, 16, 16)).astype(np.float32)
+    >>> bool(np.allclose(bf.fft.irfft2(bf.fft.rfft2(x), s=(16, 16)), x, atol=1e-5))
+    True
+    """
+    return _c2r("irfft2", a, s, axes, norm, precision, stream)
