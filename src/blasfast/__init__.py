@@ -17,7 +17,11 @@ from .gemm import batched_gemm as batched_gemm
 from .gemm import matmul as matmul
 from .gemm_vbatched import gemm_vbatched as gemm_vbatched
 from .kernels._compile import warmup as warmup
+from .solvers import lu_factor as lu_factor
+from .solvers import lu_solve as lu_solve
+from .solvers import solve as solve
 from . import fft as fft
 from . import nn as nn
+from . import solvers as solvers
 
 __version__ = "0.1.0"

@@ -1,0 +1,401 @@
+"""``solve``: dense ``A x = b`` to working accuracy with a low-precision LU and refinement."""
+
+import numpy as np
+
+from .. import _checks, _dtypes
+from .._backend import get_array_module
+from .._errors import message
+from . import _errstate, _factor, _lu_cpu, _refine
+from ._failures import handle_failures
+from ._solveinfo import SolveInfo
+
+__all__ = ["solve"]
+
+REFINE = ("auto", "ir", "gmres")
+SMALL_N = 64            # GPU stacks up to this order take the fused small-system kernel
+WORKING = (_dtypes.float32, _dtypes.float64)
+
+
+def _host(x):
+    return x.get() if hasattr(x, "get") else np.asarray(x)
+
+
+def check_system(op, a, b):
+    """Validate ``a`` (..., n, n) and ``b``; return ``(vector_rhs, batch, n, k)``.
+
+    ``b`` is a stack of vectors when ``b.ndim == a.ndim - 1`` (the rule of
+    ``cupy.linalg.solve`` and NumPy < 2), a stack of (n, k) matrices otherwise.
+    """
+    _checks.dtype_in(op, "a", a.dtype, WORKING)
+    _checks.same_dtype(op, a=a.dtype, b=b.dtype)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(message(op, f"a must be a square matrix or a stack of them "
+                                     f"(..., n, n), got shape {a.shape}"))
+    n = a.shape[-1]
+    vector = b.ndim == a.ndim - 1
+    if b.ndim < 1 or (not vector and b.ndim < 2):
+        raise ValueError(message(op, f"b must have shape (..., n) or (..., n, k), got "
+                                     f"{b.shape}"))
+    rows = b.shape[-1] if vector else b.shape[-2]
+    if rows != n:
+        raise ValueError(message(op, f"b must have n = {n} rows to match a {a.shape}, got "
+                                     f"b of shape {b.shape}"))
+    bbatch = b.shape[:-1] if vector else b.shape[:-2]
+    batch = _checks.broadcast_batch(op, ("a", "b"), (a.shape[:-2], bbatch))
+    k = 1 if vector else b.shape[-1]
+    return vector, batch, n, k
+
+
+def _as_stacks(xp, a, b, vector, batch, n, k):
+    b2 = b[..., None] if vector else b
+    s = int(np.prod(batch, dtype=np.int64))
+    a3 = xp.broadcast_to(a, batch + (n, n)).reshape(s, n, n)
+    b3 = xp.broadcast_to(b2, batch + (n, k)).reshape(s, n, k)
+    return a3, b3
+
+
+def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallback=True,
+          overwrite_a=False, overwrite_b=False, return_info=False):
+    """Solve ``A x = b`` to working accuracy, factoring ``A`` in a low precision.
+
+    The mixed-precision solver of Haidar, Tomov, Dongarra and Higham (SC'18): LU with
+    partial pivoting whose O(n^3) trailing updates run in ``factor`` precision (FP16 on
+    tensor cores by default), then iterative refinement with float64 residuals -- classical
+    IR, or GMRES-IR (GMRES preconditioned by the low-precision LU) for ill-conditioned
+    matrices -- until the normwise backward error meets the LAPACK ``dsgesv`` test.
+    Systems that do not get there are re-solved with an FP64 LU (``fallback``) and
+    reported.
+
+    Parameters
+    ----------
+    a : (..., n, n) array, float64 or float32
+        Matrices; NumPy (CPU path) or CuPy / CUDA array (GPU path). Never modified.
+    b : (..., n) or (..., n, k) array, same dtype and kind as ``a``
+        Right-hand sides: a stack of vectors when ``b.ndim == a.ndim - 1`` (as
+        ``cupy.linalg.solve``), of (n, k) matrices otherwise. Batch dimensions broadcast.
+    factor : {'float16', 'bfloat16', 'tf32', 'float32', 'float64'}
+        Precision of the LU's trailing updates: float16/bfloat16 operands or TF32 operands
+        with FP32 accumulation (tensor cores on the GPU), or plain FP32 / FP64. The panels,
+        triangular solves and stored factors are FP32 (FP64 for 'float64').
+    refine : {'auto', 'ir', 'gmres'}
+        'ir': classical refinement ``x += LU \\ r``; 'gmres': GMRES-IR; 'auto': IR,
+        switching a system to GMRES-IR from its best iterate once an IR step fails to
+        cut the backward error by 4.
+    tol : float, optional
+        Converged when ``||r_j||_inf <= tol * ||A||_inf * ||x_j||_inf`` for every column
+        ``j``. Default ``sqrt(n) * eps`` (``eps`` = 2**-53 for float64, 2**-24 for
+        float32), the test of ``dsgesv`` and cuSOLVER ``gesv``.
+    max_iter : int
+        Most corrections per system (default 50, as cuSOLVER).
+    fallback : bool
+        Re-solve systems whose refinement failed with an FP64 LU (default). With False they
+        are failures (see :func:`errstate`) and ``x`` holds the best iterate.
+    overwrite_a : bool
+        Accepted for SciPy compatibility; ``a`` is never modified (the refinement needs
+        the original matrix for its residuals).
+    overwrite_b : bool
+        Write ``x`` into ``b`` and return ``b`` when it is writable and has ``x``'s shape
+        and dtype; otherwise ``b`` is left alone.
+    return_info : bool
+        Also return a :class:`SolveInfo`.
+
+    Returns
+    -------
+    x : array of ``b``'s (broadcast) shape, dtype of ``a``, kind of ``a``
+        The solution in the working precision (float64 for float64 input).
+    info : SolveInfo
+        Only with ``return_info=True``: per-system status, iterations, backward-error
+        history, fallback and why, factor precision, scaling.
+
+    Raises
+    ------
+    TypeError
+        ``a`` not float32/float64, ``b`` of another dtype, or host and device arrays mixed.
+    ValueError
+        Non-square ``a``, ``b`` of the wrong shape, unknown ``factor``/``refine``, or
+        ``max_iter < 0`` / ``tol <= 0``.
+    blasfast.LinAlgError
+        A singular (or numerically singular: a pivot below ``eps ||A||_inf`` in the FP64
+        LU) matrix, NaN/Inf input, or unconverged refinement with ``fallback=False`` --
+        for a single system by default, for stacks under ``errstate(linalg='raise')``
+        (the default for stacks warns with ``scipy.linalg.LinAlgWarning`` and returns NaN
+        for those systems; see :func:`errstate`). The exception's ``info`` attribute holds
+        the :class:`SolveInfo`.
+
+    Notes
+    -----
+    *Algorithm.* ``'float16'`` first scales ``A`` two-sidedly by powers of two into FP16
+    range (Higham, Pranesh, Zounon 2019; exact, recorded in ``info.scaling``) when ``n``
+    exceeds the block size (64 up to n = 4096, 256 above; smaller matrices are one FP32
+    panel). The LU is blocked right-looking with an FP32 panel, FP32 triangular solve of
+    the block row and the low-precision trailing update ``A22 -= L21 U12`` through
+    :func:`blasfast.batched_gemm` (tensor cores on the GPU; the CPU path rounds the
+    operands to float16/bfloat16/TF32 and accumulates in FP32, as the hardware does).
+    Refinement: residual ``b - A x`` in float64, correction by FP32 triangular solves with
+    the factors (each residual column is scaled by a power of two first so it cannot
+    underflow in FP32), ``x += d`` in the working precision. GMRES-IR solves the
+    correction equation ``A d = r`` by flexible GMRES(50) in float64 (relative residual
+    1e-6), right-preconditioned by the LU, whose triangular solves then run in FP64
+    arithmetic on the FP32 factors (Carson & Higham's analysis applies the preconditioner
+    in at least the working precision; on the GPU it costs no extra memory traffic).
+    ``'float32'`` uses LAPACK ``sgetrf``/``sgetrs`` on the CPU (the building blocks of
+    ``dsgesv``; SciPy does not wrap ``dsgesv`` itself), ``'float64'`` ``dgetrf``.
+    On the GPU, stacks with ``n <= 64`` run one fused kernel (LU in registers, IR, and
+    the FP64 fallback, per system: MAGMA's batched-small design); it refines with IR
+    whatever ``refine`` says (such systems are single FP32 panels, and an FP64
+    re-solve costs less than a GMRES step).
+
+    *Accuracy.* A converged system satisfies ``||b - A x||_inf <= sqrt(n) eps ||A||_inf
+    ||x||_inf`` (normwise backward error at the level of an FP64 LU solve); the forward
+    error is then about ``kappa(A)`` times that. IR with an FP16 LU converges for
+    ``kappa(A)`` up to about 1e4, GMRES-IR up to about 1e8-1e10 (Carson & Higham); beyond,
+    expect a fallback.
+
+    *Synchronization.* On the GPU path every refinement step reads the residual norms back
+    to the host (one device synchronization per step, plus one per GMRES step), and the
+    factorization reads back one pivot/overflow flag per system.
+
+    *Flops.* ``2 n^3 / 3`` for the LU (in ``factor`` precision) plus ``2 n^2 k`` per
+    refinement step and per GMRES step (float64 residual or matvec) and ``2 n^2 k`` per
+    preconditioner application (FP32).
+
+    References
+    ----------
+    A. Haidar, S. Tomov, J. Dongarra, N. J. Higham, "Harnessing GPU tensor cores for fast
+    FP16 arithmetic to speed up mixed-precision iterative refinement solvers", SC'18.
+    A. Haidar, H. Bayraktar, S. Tomov, J. Dongarra, N. J. Higham, "Mixed-precision
+    iterative refinement using tensor cores on GPUs to accelerate solution of linear
+    systems", Proc. R. Soc. A 476 (2020). E. Carson, N. J. Higham, "Accelerating the
+    solution of linear systems by iterative refinement in three precisions", SIAM J. Sci.
+    Comput. 40(2), 2018. LAPACK ``dsgesv``; cuSOLVER ``cusolverDn<t1><t2>gesv``.
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal((200, 200)); b = rng.standard_normal(200)
+    >>> x, info = bf.solvers.solve(a, b, return_info=True)
+    >>> bool(info.converged), x.dtype
+    (True, dtype('float64'))
+    >>> bool(np.linalg.norm(a @ x - b, np.inf) <= info.threshold * np.abs(a).sum(1).max()
+    ...      * np.abs(x).max())
+    True
+    """
+    op = "solve"
+    xp, (a, b) = get_array_module(op, a, b)
+    vector, batch, n, k = check_system(op, a, b)
+    if factor not in _factor.FACTORS:
+        raise ValueError(message(op, f"factor must be one of "
+                                     f"{', '.join(map(repr, _factor.FACTORS))}, got {factor!r}"))
+    if refine not in REFINE:
+        raise ValueError(message(op, f"refine must be one of {', '.join(map(repr, REFINE))}, "
+                                     f"got {refine!r}"))
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 0:
+        raise ValueError(message(op, f"max_iter must be an integer >= 0, got {max_iter!r}"))
+    if tol is not None and not (isinstance(tol, (int, float, np.floating)) and tol > 0):
+        raise ValueError(message(op, f"tol must be None or a number > 0, got {tol!r}"))
+    wdtype = a.dtype
+    a3, b3 = _as_stacks(xp, a, b, vector, batch, n, k)
+    x3, info = _solve_stacks(xp, a3, b3, factor=factor, refine=refine, tol=tol,
+                             max_iter=int(max_iter), fallback=fallback, wdtype=wdtype)
+    info = _shape_info(info, batch)
+    x = x3.reshape(batch + (n, k))
+    if vector:
+        x = x[..., 0]
+    handle_failures(op, info, stacked=len(batch) > 0, mode=_errstate.resolve(len(batch) > 0))
+    if overwrite_b and x.shape == b.shape and b.dtype == wdtype and \
+            (xp is not np or b.flags.writeable):
+        b[...] = x
+        x = b
+    return (x, info) if return_info else x
+
+
+def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype):
+    """Solve s systems; returns ``(x (s, n, k) wdtype, dict of per-system arrays)``."""
+    s, n, k = b3.shape
+    a64 = a3.astype(np.float64, copy=False)
+    b64 = b3.astype(np.float64, copy=False)
+    out = {
+        "status": np.full(s, "converged", dtype=object),
+        "iter_code": np.zeros(s, dtype=np.int64),
+        "fell_back": np.zeros(s, dtype=bool),
+        "reason": np.full(s, "", dtype=object),
+        "factor": factor, "refine": refine, "scaling": None,
+        "path": "cpu" if xp is np else "gpu",
+    }
+    if s == 0 or n == 0 or k == 0:
+        res = _refine.Result(s)
+        res.converged[:] = True
+        res.backward_error[:] = 0.0
+        out.update(_from_result(res, np.zeros(s)))
+        return xp.zeros((s, n, k), dtype=wdtype), out
+    finite = _host(xp.isfinite(a64).all(axis=(1, 2)) & xp.isfinite(b64).all(axis=(1, 2)))
+    anorm = _host(xp.abs(a64).sum(axis=2).max(axis=1))
+    anorm = np.where(finite, anorm, np.nan)
+    cte = _refine.threshold(anorm, n, wdtype, tol)
+    bound = np.full(s, _refine.threshold(1.0, n, wdtype, tol))
+    good = np.flatnonzero(finite)
+    if xp is not np and n <= SMALL_N and good.size:
+        from . import _small_gpu
+
+        x, full = _small_gpu.solve_small(xp, a64, b64, good, out, factor=factor,
+                                         max_iter=max_iter, fallback=fallback, anorm=anorm,
+                                         tolfac=float(bound[0]), wdtype=wdtype)
+        out["path"] = "gpu-small"
+    else:
+        x, full = _solve_blocked(xp, a64, b64, good, out, factor=factor, refine=refine,
+                                 max_iter=max_iter, fallback=fallback, anorm=anorm, cte=cte,
+                                 wdtype=wdtype)
+    out["reason"] = full.reason
+    out["status"][~finite] = "non-finite input"
+    out["reason"][~finite] = "a or b contains NaN or Inf"
+    flag_numerically_singular(xp, b64, x, out, full, anorm)
+    out.update(_from_result(full, bound))
+    return x, out
+
+
+def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallback, anorm,
+                   cte, wdtype):
+    """Factor (blocked LU, either path), refine, fall back: systems ``good`` of the stack."""
+    s, n, k = b64.shape
+    x = xp.full((s, n, k), np.nan, dtype=wdtype)
+    full = _refine.Result(s)
+    if good.size == 0:
+        return x, full
+    whole = good.size == s
+    fac = _factor.factorize(xp, a64 if whole else a64[good], factor)
+    a_g = a64 if whole else a64[good]
+    b_g = b64 if whole else b64[good]
+    ok = np.flatnonzero(fac.code == 0)
+    xg, res = _refine.refine(xp, a_g, b_g, fac, ok, mode=refine, max_iter=max_iter,
+                             cte=cte[good], anorm=anorm[good], wdtype=wdtype)
+    x[good] = xg
+    for name in ("iterations", "gmres_iterations", "converged", "method", "reason",
+                 "backward_error"):
+        getattr(full, name)[good] = getattr(res, name)
+    full.history = [np.full(s, np.nan) for _ in res.history]
+    for h, hg in zip(full.history, res.history):
+        h[good] = hg
+    if fac.r is not None:
+        out["scaling"] = {"method": "two-sided power-of-two equilibration",
+                          "mu": _scatter(fac.mu, good, s, np.nan),
+                          "row_scale": _scatter(_host(fac.r), good, s, np.nan),
+                          "col_scale": _scatter(_host(fac.c), good, s, np.nan)}
+    bad_fac = good[fac.code != 0]
+    out["iter_code"][bad_fac] = fac.code[fac.code != 0]
+    full.reason[bad_fac] = fac.reason[fac.code != 0]
+    conv = (fac.code == 0) & res.converged
+    unconverged = good[(fac.code == 0) & ~res.converged]
+    out["iter_code"][unconverged] = _factor.NO_CONVERGENCE
+    out["iter_code"][good[conv]] = res.iterations[conv]
+    failed = np.concatenate([bad_fac, unconverged]).astype(np.int64)
+    if failed.size:
+        if fallback or factor == "float64":
+            fallback_fp64(xp, a64, b64, failed, x, full, out, anorm)
+        else:
+            out["status"][failed] = "not converged"
+            x[bad_fac] = np.nan
+    return x, full
+
+
+def fallback_fp64(xp, a64, b64, idx, x, full, out, anorm):
+    """Re-solve systems ``idx`` with an FP64 LU (either path); updates x and the records."""
+    from ._factor import _getrf
+
+    n = a64.shape[-1]
+    eps = _refine.unit_roundoff(np.float64)
+    for i in idx:
+        lu, piv, perm, info, _ = _getrf(xp, a64[i], "float64")
+        diag = xp.abs(xp.diagonal(lu))
+        small = _host(diag <= eps * anorm[i]) if n else np.zeros(0, bool)
+        if info > 0 or small.any():
+            j = (info - 1) if info > 0 else int(np.flatnonzero(small)[0])
+            x[i] = np.nan
+            out["status"][i] = "singular"
+            what = "exactly zero" if info > 0 else f"below eps * ||A||_inf = {eps * anorm[i]:.2e}"
+            full.reason[i] = _join(full.reason[i], f"FP64 LU: pivot U[{j}, {j}] is {what}")
+            continue
+        if xp is np:
+            xi = _lu_cpu.getrs(lu, piv, b64[i])
+        else:
+            from . import _lu_gpu
+
+            xi = _lu_gpu.getrs(lu, perm, b64[i])
+        r = _refine.residual(a64[i], xi, b64[i])
+        rn = _host(xp.abs(r).max(axis=0))
+        xn = _host(xp.abs(xi).max(axis=0))
+        if not (np.isfinite(rn).all() and np.isfinite(xn).all()):
+            x[i] = np.nan
+            out["status"][i] = "singular"
+            full.reason[i] = _join(full.reason[i], "FP64 LU solution overflowed (numerically "
+                                                   "singular matrix)")
+            continue
+        x[i] = xi.astype(x.dtype)
+        out["status"][i] = "fell back"
+        out["fell_back"][i] = True
+        full.converged[i] = False
+        full.backward_error[i] = _refine._backward_error(rn[None], xn[None],
+                                                         anorm[i:i + 1])[0]
+        full.reason[i] = _join(full.reason[i], "solved by the FP64 fallback")
+
+
+def flag_numerically_singular(xp, b64, x, out, full, anorm):
+    """Mark solved systems whose solution certifies ``kappa_inf(A) >= 1/eps`` as singular.
+
+    For every column, ``||A||_inf ||x_j||_inf / ||b_j||_inf <= kappa_inf(A)`` (because
+    ``||x_j|| <= ||A^-1|| ||b_j||``), so a ratio at or above ``1/eps`` of the working
+    precision proves the matrix singular to working precision: no digit of ``x`` can be
+    trusted although its backward error is small. Costs two norms per system.
+    """
+    ok = np.flatnonzero(np.isin(out["status"], ("converged", "fell back")))
+    if ok.size == 0:
+        return
+    eps = _refine.unit_roundoff(x.dtype)
+    xn = _host(xp.abs(x[ok]).max(axis=1)).astype(np.float64)
+    bn = _host(xp.abs(b64[ok]).max(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(bn > 0, anorm[ok, None] * xn / bn, 0.0).max(axis=1)
+    for i, q in zip(ok[ratio * eps >= 1], ratio[ratio * eps >= 1]):
+        x[i] = np.nan
+        out["status"][i] = "singular"
+        full.converged[i] = False
+        full.reason[i] = _join(full.reason[i], f"numerically singular: ||A|| ||x|| / ||b|| "
+                                               f"= {q:.1e} >= 1/eps, so kappa(A) >= 1/eps")
+
+
+def _join(a, b):
+    return f"{a}; {b}" if a else b
+
+
+def _scatter(v, idx, s, fill):
+    v = np.asarray(v)
+    out = np.full((s,) + v.shape[1:], fill, dtype=np.float64)
+    out[idx] = v
+    return out
+
+
+def _from_result(res, bound):
+    hist = np.stack(res.history) if res.history else np.zeros((0, len(res.iterations)))
+    return {"iterations": res.iterations, "gmres_iterations": res.gmres_iterations,
+            "converged": res.converged, "method": res.method,
+            "backward_error": res.backward_error, "history": hist,
+            "threshold": bound}
+
+
+def _shape_info(d, batch):
+    """Turn the per-system dict into a SolveInfo with arrays of the batch shape."""
+    per = ("status", "iterations", "gmres_iterations", "iter_code", "converged",
+           "fell_back", "reason", "method", "backward_error", "threshold")
+    kw = {name: np.asarray(d[name]).reshape(batch) for name in per}
+    if batch == ():   # one system: plain scalars (str, numpy bool/int/float)
+        kw = {name: (str(v[()]) if v.dtype == object else v[()]) for name, v in kw.items()}
+    hist = np.asarray(d["history"])
+    kw["history"] = hist.reshape((hist.shape[0],) + batch)
+    sc = d["scaling"]
+    if sc is not None:
+        sc = dict(sc, mu=sc["mu"].reshape(batch),
+                  row_scale=sc["row_scale"].reshape(batch + sc["row_scale"].shape[1:]),
+                  col_scale=sc["col_scale"].reshape(batch + sc["col_scale"].shape[1:]))
+    return SolveInfo(factor=d["factor"], refine=d["refine"], scaling=sc, path=d["path"],
+                     **kw)

@@ -1,0 +1,99 @@
+"""The record :func:`blasfast.solvers.solve` returns with ``return_info=True``."""
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["SolveInfo", "STATUSES"]
+
+STATUSES = ("converged", "fell back", "not converged", "singular", "non-finite input")
+
+
+@dataclasses.dataclass
+class SolveInfo:
+    """What happened to each system of a :func:`~blasfast.solvers.solve` call.
+
+    Per-system fields are NumPy arrays of the stack's batch shape, always on the host; for
+    a single system they are scalars (``str`` for the text fields, NumPy bool/int/float
+    scalars otherwise).
+
+    Attributes
+    ----------
+    status : object array of str
+        'converged' (refinement met the stopping test), 'fell back' (refinement failed and
+        the FP64 factorization solved the system), 'not converged' (refinement failed and
+        ``fallback=False``: ``x`` is the best iterate), 'singular' (the FP64 factorization
+        found an exactly zero pivot, a pivot below ``eps * ||A||_inf``, or an Inf/NaN
+        solution: ``x`` is NaN), 'non-finite input' (NaN or Inf in ``a`` or ``b``: ``x``
+        is NaN).
+    iterations : int array
+        Refinement corrections applied (0: the first low-precision solve passed the test).
+        Each GMRES-IR step counts one.
+    gmres_iterations : int array
+        Arnoldi steps inside the GMRES-IR steps (max over right-hand sides, summed over
+        steps).
+    iter_code : int array
+        LAPACK ``dsgesv`` / cuSOLVER ``gesv`` style: ``iterations`` when refinement
+        converged; -2 overflow converting A to the factor precision, -3 the low-precision
+        factorization failed (zero pivot, or overflow in an FP16 update), -31 refinement
+        did not converge (``max_iter`` reached, stagnation or divergence).
+    converged, fell_back : bool arrays
+    reason : object array of str
+        Why refinement failed or a system could not be solved ('' otherwise).
+    method : object array of str
+        'ir', 'gmres', or 'ir->gmres' (``refine='auto'`` switched).
+    backward_error : float array
+        Final ``max_j ||b_j - A x_j||_inf / (||A||_inf ||x_j||_inf)`` (the quantity of the
+        stopping test), computed in float64.
+    threshold : float array
+        The stopping test's bound on it: ``sqrt(n) * eps`` (or ``tol``).
+    history : float array, shape (steps + 1, *batch)
+        The backward error after the first solve and after each correction; NaN once a
+        system has stopped.
+    factor, refine : str
+        The factor precision and the refinement asked for.
+    scaling : dict or None
+        For ``factor='float16'`` with ``n`` above the block size: ``{'method':
+        'two-sided power-of-two equilibration', 'mu': array, 'row_scale': (..., n),
+        'col_scale': (..., n)}`` (the LU is of ``diag(row_scale) A diag(col_scale)``,
+        ``mu`` included in ``row_scale``); None when the matrix was not scaled.
+    path : str
+        'cpu', 'gpu' (blocked LU kernels) or 'gpu-small' (fused small-system kernel).
+    """
+
+    status: np.ndarray
+    iterations: np.ndarray
+    gmres_iterations: np.ndarray
+    iter_code: np.ndarray
+    converged: np.ndarray
+    fell_back: np.ndarray
+    reason: np.ndarray
+    method: np.ndarray
+    backward_error: np.ndarray
+    threshold: np.ndarray
+    history: np.ndarray
+    factor: str
+    refine: str
+    scaling: dict = None
+    path: str = "cpu"
+
+    @property
+    def ok(self):
+        """True where the system was solved (converged or fell back)."""
+        return (self.status == "converged") | (self.status == "fell back")
+
+    def summary(self):
+        """A few lines of text describing the outcome (for logs and the CLI)."""
+        st = np.atleast_1d(self.status)
+        counts = {k: int((st == k).sum()) for k in STATUSES if (st == k).any()}
+        it = np.atleast_1d(self.iterations)
+        lines = [f"factor {self.factor}, refine {self.refine}, path {self.path}: "
+                 + ", ".join(f"{v} {k}" for k, v in counts.items()),
+                 f"iterations: {int(it.min())}..{int(it.max())}" if it.size else
+                 "iterations: -"]
+        for i in np.flatnonzero(np.atleast_1d(self.reason) != ""):
+            lines.append(f"  system {i}: {np.atleast_1d(self.reason)[i]}")
+            if len(lines) > 12:
+                lines.append("  ...")
+                break
+        return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""``blasfast solve MATRIX.mtx``: solve a real Matrix Market system and report honestly.
+
+Wired into the ``blasfast`` console script by :func:`add_solve_parser` and
+:func:`run_solve`; also runnable alone as ``python -m blasfast.solvers.cli MATRIX.mtx``.
+"""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from . import _factor
+
+__all__ = ["add_solve_parser", "run_solve", "main"]
+
+_HELP = """\
+Read a Matrix Market file (scipy.io.mmread, densified, cast to float64), solve
+A x = b with a low-precision LU and iterative refinement (blasfast.solvers.solve),
+and report: status (converged / fell back to FP64, and why), iterations,
+normwise backward error max_j ||b - A x||_inf / (||A||_inf ||x||_inf) against the
+dsgesv test sqrt(n) * eps, forward error when the solution is known, time, and
+the time and errors of an FP64 LU solve of the same system (scipy.linalg.solve
+on the CPU, cupy.linalg.solve on the GPU).
+
+Without --rhs, b = A @ ones(n), so the exact solution is ones(n) and the forward
+error ||x - 1||_inf is reported. With --rhs the forward error is unknown.
+
+Output ends with parseable lines: 'status: converged', 'iterations: 3',
+'backward error: 1.2e-17', 'forward error: 3.4e-14' (or 'unknown'),
+'time: 0.12 s', 'fp64 time: 0.10 s'.
+Exit codes: 0 solved (converged or fell back), 1 not solved (singular, NaN,
+unreadable file), 2 usage error.
+"""
+
+
+def add_solve_parser(subparsers):
+    """Add the ``solve`` subcommand to an ``argparse`` subparsers object; returns it."""
+    p = subparsers.add_parser(
+        "solve", help="solve a Matrix Market system with mixed-precision refinement",
+        description=_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("matrix", metavar="MATRIX.mtx", help="the matrix (Matrix Market)")
+    p.add_argument("--rhs", metavar="RHS.mtx", help="right-hand side(s) (default A @ ones)")
+    p.add_argument("--factor", choices=_factor.FACTORS, default="float16",
+                   help="LU precision (default float16)")
+    p.add_argument("--refine", choices=("auto", "ir", "gmres"), default="auto",
+                   help="refinement (default auto: IR, then GMRES-IR if IR is slow)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="backward-error tolerance (default sqrt(n) * eps)")
+    p.add_argument("--max-iter", type=int, default=50, help="most corrections (default 50)")
+    p.add_argument("--no-fallback", dest="fallback", action="store_false",
+                   help="do not re-solve in FP64 when refinement fails")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="auto = GPU when one is usable (default)")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip the FP64 reference solve")
+    return p
+
+
+def _read(path):
+    import scipy.io
+    import scipy.sparse
+
+    m = scipy.io.mmread(path)
+    m = m.toarray() if scipy.sparse.issparse(m) else np.asarray(m)
+    if np.iscomplexobj(m):
+        raise ValueError(f"{path}: complex matrices are not supported")
+    return np.asarray(m, dtype=np.float64)
+
+
+def _errors(a, x, b, x_true):
+    anorm = np.abs(a).sum(axis=1).max()
+    r = b - a @ x
+    rn = np.abs(r).max(axis=0)
+    xn = np.abs(x).max(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ber = float(np.max(np.where(rn == 0, 0.0, rn / (anorm * xn))))
+    fwd = None
+    if x_true is not None:
+        fwd = float(np.abs(x - x_true).max() / np.abs(x_true).max())
+    return ber, fwd
+
+
+def run_solve(args):
+    """Run ``blasfast solve`` for parsed ``args``; returns the exit code (0, 1 or 2)."""
+    from .. import _backend
+    from .._errors import LinAlgError
+    from . import errstate, solve
+
+    if args.device == "gpu" and not _backend.gpu_available():
+        print("blasfast solve: --device gpu: no usable CUDA GPU", file=sys.stderr)
+        return 2
+    if args.max_iter < 0 or (args.tol is not None and not args.tol > 0):
+        print("blasfast solve: need --max-iter >= 0 and --tol > 0", file=sys.stderr)
+        return 2
+    gpu = args.device == "gpu" or (args.device == "auto" and _backend.gpu_available())
+    try:
+        a = _read(args.matrix)
+        b = _read(args.rhs) if args.rhs else None
+    except (OSError, ValueError) as e:
+        print(f"blasfast solve: cannot read input: {e}", file=sys.stderr)
+        return 1
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        print(f"blasfast solve: {args.matrix}: the matrix must be square, got {a.shape}",
+              file=sys.stderr)
+        return 1
+    n = a.shape[0]
+    x_true = None
+    if b is None:
+        x_true = np.ones((n, 1))
+        b = a @ x_true
+    if b.ndim == 1:
+        b = b[:, None]
+    if b.shape[0] != n:
+        print(f"blasfast solve: the right-hand side has {b.shape[0]} rows, the matrix "
+              f"{n}", file=sys.stderr)
+        return 1
+    print(f"matrix: {args.matrix} (n = {n}, nnz = {np.count_nonzero(a)}, "
+          f"{b.shape[1]} right-hand side{'s' if b.shape[1] != 1 else ''}"
+          f"{', b = A @ ones' if x_true is not None else ''})")
+    print(f"factor: {args.factor}, refine: {args.refine}, device: {'gpu' if gpu else 'cpu'}")
+    xp = np
+    if gpu:
+        import cupy as xp
+    da, db = xp.asarray(a), xp.asarray(b)
+    _sync(xp)
+    t0 = time.perf_counter()
+    try:
+        with errstate(linalg="raise"):
+            x, info = solve(da, db, factor=args.factor, refine=args.refine, tol=args.tol,
+                            max_iter=args.max_iter, fallback=args.fallback,
+                            return_info=True)
+    except LinAlgError as e:
+        elapsed = time.perf_counter() - t0
+        info = getattr(e, "info", None)
+        print(f"status: {info.status if info is not None else 'failed'}")
+        print(f"reason: {e}")
+        print(f"time: {elapsed:.3f} s")
+        return 1
+    _sync(xp)
+    elapsed = time.perf_counter() - t0
+    x = x.get() if gpu else x
+    ber, fwd = _errors(a, x, b, x_true)
+    status = str(info.status)
+    print(f"status: {status}")
+    if info.reason:
+        print(f"reason: {info.reason}")
+    print(f"method: {info.method}, iter code: {int(info.iter_code)}, GMRES steps: "
+          f"{int(info.gmres_iterations)}")
+    if info.scaling is not None:
+        print(f"scaling: {info.scaling['method']}, mu = {float(info.scaling['mu']):g}")
+    print("backward error history: "
+          + " ".join(f"{h:.1e}" for h in np.asarray(info.history).ravel() if np.isfinite(h)))
+    print(f"iterations: {int(info.iterations)}")
+    print(f"backward error: {ber:.3e} (test: <= {float(info.threshold):.3e})")
+    print(f"forward error: {'unknown' if fwd is None else f'{fwd:.3e}'}")
+    print(f"time: {elapsed:.3f} s")
+    if args.reference:
+        t0 = time.perf_counter()
+        if gpu:
+            xr = xp.linalg.solve(da, db)
+            _sync(xp)
+            xr = xr.get()
+        else:
+            import scipy.linalg
+
+            xr = scipy.linalg.solve(a, b)
+        tr = time.perf_counter() - t0
+        rber, rfwd = _errors(a, xr, b, x_true)
+        print(f"fp64 backward error: {rber:.3e}")
+        print(f"fp64 forward error: {'unknown' if rfwd is None else f'{rfwd:.3e}'}")
+        print(f"fp64 time: {tr:.3f} s")
+    return 0 if status in ("converged", "fell back") else 1
+
+
+def _sync(xp):
+    if xp is not np:
+        xp.cuda.get_current_stream().synchronize()
+
+
+def main(argv=None):
+    """``python -m blasfast.solvers.cli MATRIX.mtx [options]``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="blasfast")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_solve_parser(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["solve"]:
+        argv = ["solve"] + argv
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    return run_solve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""``lu_factor`` / ``lu_solve`` with ``scipy.linalg`` semantics, in any factor precision."""
+
+import warnings
+
+import numpy as np
+from scipy.linalg import LinAlgWarning
+
+from .. import _checks
+from .._backend import get_array_module
+from .._errors import LinAlgError, message
+from . import _errstate, _factor, _lu_cpu
+from ._solve import WORKING, check_system
+
+__all__ = ["LUFactors", "lu_factor", "lu_solve"]
+
+
+def _host(x):
+    return x.get() if hasattr(x, "get") else np.asarray(x)
+
+
+class LUFactors(tuple):
+    """``(lu, piv)`` as :func:`scipy.linalg.lu_factor` returns it, plus precision and scaling.
+
+    Unpacks as a 2-tuple (``lu, piv = bf.lu_factor(a)``). With scaling (``scale=True``)
+    the factors are those of ``diag(row_scale) @ A @ diag(col_scale)``; pass the object
+    itself (not the unpacked tuple) to :func:`lu_solve`, which undoes the scaling.
+
+    Attributes
+    ----------
+    lu : (..., n, n) array
+        ``L`` (unit lower, strictly below the diagonal) and ``U``; float64 for
+        ``dtype='float64'``, float32 for every lower precision (see :func:`lu_factor`).
+    piv : (..., n) int32 array
+        LAPACK ipiv, 0-based as in SciPy: row ``i`` was interchanged with row ``piv[i]``.
+    dtype : str
+        The factor precision.
+    row_scale, col_scale : (..., n) float64 arrays or None
+        Powers of two, when the matrix was scaled.
+    """
+
+    def __new__(cls, lu, piv, *, dtype, row_scale=None, col_scale=None, perm=None):
+        self = super().__new__(cls, (lu, piv))
+        self.dtype = dtype
+        self.row_scale = row_scale
+        self.col_scale = col_scale
+        self._perm = perm
+        return self
+
+    @property
+    def lu(self):
+        return self[0]
+
+    @property
+    def piv(self):
+        return self[1]
+
+    def __reduce__(self):
+        return (_rebuild, (self[0], self[1], self.dtype, self.row_scale, self.col_scale))
+
+
+def _rebuild(lu, piv, dtype, row_scale, col_scale):
+    return LUFactors(lu, piv, dtype=dtype, row_scale=row_scale, col_scale=col_scale)
+
+
+def lu_factor(a, *, dtype=None, scale=False, overwrite_a=False, check_finite=True):
+    """LU factorization with partial pivoting, ``P A = L U``, in a chosen precision.
+
+    Parameters
+    ----------
+    a : (..., n, n) array, float64 or float32
+        NumPy (CPU path) or CuPy / CUDA array (GPU path). Never modified.
+    dtype : {None, 'float16', 'bfloat16', 'tf32', 'float32', 'float64'}
+        Factor precision (see :func:`blasfast.solvers.solve`): the trailing updates of the
+        blocked LU round their operands to float16/bfloat16/TF32 and accumulate in FP32;
+        'float32' and 'float64' are plain LU (LAPACK ``sgetrf``/``dgetrf`` on the CPU).
+        None (default): the precision of ``a``, i.e. SciPy's behaviour.
+    scale : bool
+        Factor ``diag(r) A diag(c)`` with the power-of-two two-sided scaling of
+        :func:`solve` (``r`` includes the factor 2**12 that centres the matrix in FP16
+        range). Needed for float16 when ``|A|`` (times the growth factor) exceeds 65504, and
+        better for ill-conditioned matrices; ignored for ``n`` <= the block size (one FP32
+        panel). Default False, so that the factors satisfy ``P A = L U`` exactly as
+        SciPy's.
+    overwrite_a : bool
+        Accepted for SciPy compatibility; ``a`` is never modified (the factors are a copy,
+        in the factor's storage dtype).
+    check_finite : bool
+        Raise ``ValueError`` for NaN/Inf in ``a`` (default, as SciPy).
+
+    Returns
+    -------
+    LUFactors
+        ``(lu, piv)``; ``lu`` float32 for the low precisions (the FP32 panels and the FP32
+        trailing matrix hold the factors; only the update operands were rounded), float64
+        for 'float64'; same kind as ``a``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype, shape or ``dtype`` name; NaN/Inf with ``check_finite``.
+    blasfast.LinAlgError
+        When the factorization overflows: an entry of ``A`` outside the FP32 range, or
+        Inf/NaN from FP16 updates (retry with ``scale=True``).
+
+    Warns
+    -----
+    scipy.linalg.LinAlgWarning
+        When ``U`` has an exactly zero diagonal entry (singular ``A``), as SciPy.
+
+    Notes
+    -----
+    Backward error ``||P A - L U|| / ||A||`` is about ``c n u`` with ``u`` the unit roundoff
+    of the update operands (2**-11 float16, 2**-8 bfloat16, 2**-11 TF32, 2**-24 float32).
+    The GPU path synchronizes once per matrix (zero-pivot and overflow flags).
+
+    References
+    ----------
+    LAPACK ``?getrf``; A. Haidar et al., SC'18 (FP16 tensor-core LU).
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> a = np.random.default_rng(0).standard_normal((300, 300))
+    >>> lu, piv = bf.solvers.lu_factor(a, dtype="float16")
+    >>> lu.dtype, piv.dtype
+    (dtype('float32'), dtype('int32'))
+    """
+    op = "lu_factor"
+    xp, (a,) = get_array_module(op, a)
+    _checks.dtype_in(op, "a", a.dtype, WORKING)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(message(op, f"a must be a square matrix or a stack of them "
+                                     f"(..., n, n), got shape {a.shape}"))
+    if dtype is None:
+        dtype = "float64" if a.dtype == np.float64 else "float32"
+    if dtype not in _factor.FACTORS:
+        raise ValueError(message(op, f"dtype must be one of "
+                                     f"{', '.join(map(repr, _factor.FACTORS))}, got {dtype!r}"))
+    batch, n = a.shape[:-2], a.shape[-1]
+    s = int(np.prod(batch, dtype=np.int64))
+    a3 = a.reshape(s, n, n).astype(np.float64, copy=False)
+    if check_finite and s and n and not bool(xp.isfinite(a3).all()):
+        raise ValueError(message(op, "a must not contain NaN or Inf"))
+    use_scale = bool(scale) and n > _lu_cpu.block_size(n)
+    storage = np.float64 if dtype == "float64" else np.float32
+    if s == 0 or n == 0:
+        return LUFactors(xp.zeros(a.shape, storage), xp.zeros(batch + (n,), np.int32),
+                         dtype=dtype)
+    fac = _factor.factorize(xp, a3, dtype, scale=use_scale)
+    failed = np.flatnonzero((fac.code == _factor.OVERFLOW) | ~fac.finite)
+    if failed.size:
+        i = failed[0]
+        where = f"matrix {np.unravel_index(i, batch)}: " if batch else ""
+        raise LinAlgError(message(op, f"{where}{fac.reason[i]}"
+                                      + ("" if use_scale else "; pass scale=True")))
+    zero = np.flatnonzero(fac.info > 0)
+    if zero.size:
+        warnings.warn(message(op, f"{fac.reason[zero[0]]}: the matrix is singular"
+                                  + (f" ({zero.size} of {s} matrices)" if batch else "")),
+                      LinAlgWarning, stacklevel=2)
+    lu = _stack(xp, fac.lu, storage, s, n)
+    piv = xp.stack([xp.asarray(p, dtype=np.int32) for p in fac.piv])
+    perm = None if xp is np else xp.stack(fac.perm)
+    r = c = None
+    if fac.r is not None:
+        r, c = fac.r.reshape(batch + (n,)), fac.c.reshape(batch + (n,))
+    return LUFactors(lu.reshape(batch + (n, n)) if batch else lu[0],
+                     piv.reshape(batch + (n,)), dtype=dtype, row_scale=r, col_scale=c,
+                     perm=None if perm is None else perm.reshape(batch + (n,)))
+
+
+def _stack(xp, lus, storage, s, n):
+    """Stack per-system factors; on the CPU each (n, n) slice stays Fortran-ordered."""
+    if xp is np:
+        out = np.empty((s, n, n), dtype=storage).transpose(0, 2, 1)
+        for i, x in enumerate(lus):
+            out[i] = x
+        return out
+    return xp.stack(lus).astype(storage, copy=False)
+
+
+def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
+    """Solve ``A x = b`` with the factors of :func:`lu_factor` (``scipy.linalg`` semantics).
+
+    Parameters
+    ----------
+    lu_and_piv : LUFactors or tuple (lu, piv)
+        From :func:`lu_factor` (its scaling, if any, is undone), or a plain ``(lu, piv)``
+        pair as :func:`scipy.linalg.lu_factor` returns (0-based LAPACK pivots).
+    b : (..., n) or (..., n, k) array
+        Same kind as ``lu``; float32 or float64. A stack of vectors when
+        ``b.ndim == lu.ndim - 1``, of matrices otherwise.
+    trans : {0}
+        Only ``A x = b`` is supported.
+    overwrite_b : bool
+        Accepted for SciPy compatibility; ``b`` is never modified.
+    check_finite : bool
+        Raise ``ValueError`` for NaN/Inf in ``lu`` or ``b``.
+
+    Returns
+    -------
+    x : array of ``b``'s shape
+        dtype ``numpy.result_type(lu, b)``; the triangular solves run in that precision
+        (so FP32 factors with a float64 ``b`` are applied in float64, as SciPy does).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Shapes or dtypes that do not fit, ``trans != 0``.
+    blasfast.LinAlgError
+        ``U`` with an exactly zero diagonal entry (singular): for a single system always,
+        for stacks as :func:`errstate` says (the default warns and returns NaN for those).
+
+    Notes
+    -----
+    LAPACK ``?getrs`` on the CPU; on the GPU our row permutation and the sync-free
+    triangular-solve kernels (``kernels/trsm_refine.cu``), which synchronizes once to check
+    the diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> a = np.random.default_rng(0).standard_normal((4, 4)); b = np.ones(4)
+    >>> x = bf.solvers.lu_solve(bf.solvers.lu_factor(a), b)
+    >>> bool(np.allclose(a @ x, b))
+    True
+    """
+    op = "lu_solve"
+    lu, piv = lu_and_piv
+    xp, (lu, piv, b) = get_array_module(op, lu, piv, b)
+    if trans != 0:
+        raise ValueError(message(op, f"only trans=0 (A x = b) is supported, got {trans!r}"))
+    _checks.dtype_in(op, "lu", lu.dtype, WORKING)
+    _checks.dtype_in(op, "b", b.dtype, WORKING)
+    vector, batch, n, k = check_system(op, lu, b.astype(lu.dtype, copy=False))
+    if piv.shape != lu.shape[:-1]:
+        raise ValueError(message(op, f"piv must have shape {lu.shape[:-1]}, got {piv.shape}"))
+    rdtype = np.result_type(lu.dtype, b.dtype)
+    if check_finite and not (bool(xp.isfinite(lu).all()) and bool(xp.isfinite(b).all())):
+        raise ValueError(message(op, "lu and b must not contain NaN or Inf"))
+    s = int(np.prod(batch, dtype=np.int64))
+    b2 = b[..., None] if vector else b
+    b3 = xp.broadcast_to(b2, batch + (n, k)).reshape(s, n, k).astype(np.float64)
+    lbatch = lu.shape[:-2]
+    ls = int(np.prod(lbatch, dtype=np.int64))
+    idx = np.broadcast_to(np.arange(ls).reshape(lbatch), batch).reshape(s) if s else \
+        np.zeros(0, np.int64)
+    lu3 = lu.reshape(ls, n, n)
+    piv3 = piv.reshape(ls, n)
+    perm3 = getattr(lu_and_piv, "_perm", None)   # kept by lu_factor on the GPU path
+    perm3 = None if perm3 is None else perm3.reshape(ls, n)
+    rs = getattr(lu_and_piv, "row_scale", None)
+    cs = getattr(lu_and_piv, "col_scale", None)
+    if rs is not None:
+        b3 = b3 * rs.reshape(ls, n)[idx][:, :, None]
+    x = xp.empty((s, n, k), dtype=rdtype)
+    diag = _host(xp.diagonal(lu3, axis1=1, axis2=2)) if ls and n else np.ones((ls, n))
+    singular = ~np.all(diag != 0, axis=1)
+    for j in range(s):
+        i = idx[j]
+        if singular[i]:
+            x[j] = np.nan
+            continue
+        lu_i = lu3[i].astype(rdtype, copy=False)
+        if xp is np:
+            x[j] = _lu_cpu.getrs(lu_i, piv3[i], b3[j])
+        else:
+            from . import _lu_gpu
+
+            perm = (perm3[i] if perm3 is not None else _lu_gpu.ipiv_to_perm(piv3[i]))
+            x[j] = _lu_gpu.getrs(lu_i, perm, b3[j].astype(rdtype))
+    if cs is not None:
+        x = (x * cs.reshape(ls, n)[idx][:, :, None]).astype(rdtype)
+    bad = [j for j in range(s) if singular[idx[j]]]
+    if bad:
+        mode = _errstate.resolve(bool(batch))
+        text = ("U has an exactly zero diagonal entry: the matrix is singular"
+                + (f" ({len(bad)} of {s} systems; their x is NaN)" if batch else ""))
+        if mode == "raise":
+            raise LinAlgError(message(op, text))
+        if mode == "warn":
+            warnings.warn(message(op, text), LinAlgWarning, stacklevel=2)
+    x = x.reshape(batch + (n, k))
+    return x[..., 0] if vector else x
+

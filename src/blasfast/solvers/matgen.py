@@ -1,0 +1,109 @@
+"""Test matrices with prescribed singular values, as MAGMA's ``magma_generate_matrix``.
+
+``A = U diag(sigma) V^T`` with ``U``, ``V`` Haar-random orthogonal (QR of a Gaussian matrix
+with the signs of R's diagonal fixed) and ``sigma`` from one of MAGMA's distributions
+(``--matrix svd_arith`` etc. in MAGMA's testers), scaled so that ``sigma_1 = 1`` and
+``sigma_n = 1/cond`` exactly, hence ``kappa_2(A) = cond``:
+
+==================  =================================================================
+kind                singular values ``sigma_i``, i = 1..n
+==================  =================================================================
+'arithmetic'        ``1 - (i - 1)/(n - 1) * (1 - 1/cond)``
+'geometric'         ``cond ** (-(i - 1)/(n - 1))``
+'cluster0'          ``[1, 1/cond, ..., 1/cond]``
+'cluster1'          ``[1, ..., 1, 1/cond]``
+'logrand'           log-uniform in ``[1/cond, 1]``, with ``sigma_1 = 1``, ``sigma_n = 1/cond``
+'diag_dominant'     not an SVD family: Gaussian entries, then ``a_ii`` set to
+                    ``sign(a_ii) * (sum_j |a_ij|)`` -- row diagonally dominant, well
+                    conditioned (``cond`` is ignored; measure it if needed)
+==================  =================================================================
+
+Generating costs two QR factorizations and a product, O(n^3) in float64 on the CPU.
+"""
+
+import numpy as np
+
+__all__ = ["KINDS", "singular_values", "generate_matrix"]
+
+KINDS = ("arithmetic", "geometric", "cluster0", "cluster1", "logrand", "diag_dominant")
+
+
+def singular_values(n, kind, cond, rng=None):
+    """The singular values of :func:`generate_matrix` (descending, float64, shape (n,))."""
+    rng = np.random.default_rng(rng)
+    if n == 1:
+        return np.ones(1)
+    i = np.arange(n)
+    if kind == "arithmetic":
+        return 1 - i / (n - 1) * (1 - 1 / cond)
+    if kind == "geometric":
+        return float(cond) ** (-i / (n - 1))
+    if kind == "cluster0":
+        return np.r_[1.0, np.full(n - 1, 1 / cond)]
+    if kind == "cluster1":
+        return np.r_[np.ones(n - 1), 1 / cond]
+    if kind == "logrand":
+        mid = np.exp(rng.uniform(np.log(1 / cond), 0.0, n - 2))
+        return np.r_[1.0, np.sort(mid)[::-1], 1 / cond]
+    raise ValueError(f"singular_values: kind must be one of {KINDS[:-1]}, got {kind!r}")
+
+
+def _haar(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def generate_matrix(n, kind="geometric", cond=1e4, *, rng=None, dtype=np.float64):
+    """A random n x n matrix of a MAGMA test family with 2-norm condition number ``cond``.
+
+    Parameters
+    ----------
+    n : int
+        Order.
+    kind : str
+        One of :data:`KINDS` (see the module documentation).
+    cond : float
+        Condition number ``kappa_2`` (>= 1) of the SVD families; ignored for
+        'diag_dominant'.
+    rng : numpy.random.Generator or seed, optional
+    dtype : float dtype
+        Of the result (generated in float64, then rounded).
+
+    Returns
+    -------
+    (n, n) numpy array
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind``, ``n < 1`` or ``cond < 1``.
+
+    References
+    ----------
+    MAGMA ``testing/magma_generate.cpp`` (``magma_generate_matrix``); Haidar, Tomov,
+    Dongarra, Higham, SC'18, Section 6 (the same families).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from blasfast.solvers import generate_matrix
+    >>> a = generate_matrix(50, "geometric", 1e6, rng=0)
+    >>> float(np.linalg.cond(a))  # doctest: +ELLIPSIS
+    1000000.0...
+    """
+    if kind not in KINDS:
+        raise ValueError(f"generate_matrix: kind must be one of {KINDS}, got {kind!r}")
+    if n < 1:
+        raise ValueError(f"generate_matrix: n must be >= 1, got {n}")
+    if not cond >= 1:
+        raise ValueError(f"generate_matrix: cond must be >= 1, got {cond}")
+    rng = np.random.default_rng(rng)
+    if kind == "diag_dominant":
+        a = rng.standard_normal((n, n))
+        d = np.abs(a).sum(axis=1)
+        sign = np.where(np.diag(a) < 0, -1.0, 1.0)
+        a[np.arange(n), np.arange(n)] = sign * d
+        return a.astype(dtype)
+    sigma = singular_values(n, kind, cond, rng)
+    u, v = _haar(rng, n), _haar(rng, n)
+    return ((u * sigma) @ v.T).astype(dtype)
