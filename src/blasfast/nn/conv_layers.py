@@ -77,6 +77,10 @@ class Conv2D(Layer):
     ``db = sum over (N, P, Q) of g``, ``dx`` by :func:`~blasfast.conv.conv2d_dgrad` (skipped
     for the first layer).
 
+    Under :class:`blasfast.nn.MixedPrecision` the convolutions run on 16-bit copies of
+    ``x``, ``W`` and ``b`` (float16/bfloat16 in, float32 accumulation) and the gradients
+    come out in 16 bits; the parameters stay float32.
+
     Examples
     --------
     >>> import numpy as np
@@ -120,7 +124,7 @@ class Conv2D(Layer):
             w = gen.uniform(-lim, lim, (k, c, r, s))
         self.W = w.astype(dtype)
         self.b = np.zeros(k, dtype)
-        self._x = self._u = None
+        self._x = self._u = self._w = None
         self._algo = None
 
     def config(self):
@@ -156,15 +160,19 @@ class Conv2D(Layer):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2D.forward: x must have shape (N, {self.in_channels}, H, "
                              f"W) (NCHW), got {x.shape}")
-        x = xp.asarray(x, dtype=self.dtype)
+        cd = self._compute_dtype  # 16-bit under MixedPrecision, else None
+        x = xp.asarray(x, dtype=cd or self.dtype)
+        b = self.b
+        if cd is not None:
+            w, b = w.astype(cd), b.astype(cd)
         algo = _conv.conv2d_algorithm(x.shape, w.shape, algorithm=self.algorithm,
                                       gpu=xp is not np, **self._args())
         u = _conv.winograd_filter_transform(w) if algo == "winograd" else None
-        y = _conv.conv2d(x, w, self.b, algorithm=algo, w_winograd=u, **self._args())
+        y = _conv.conv2d(x, w, b, algorithm=algo, w_winograd=u, **self._args())
         if training:
-            self._x, self._u, self._algo = x, u, algo
+            self._x, self._u, self._algo, self._w = x, u, algo, w
         else:
-            self._x = self._u = self._algo = None
+            self._x = self._u = self._algo = self._w = None
         return y
 
     def backward(self, grad, need_input_grad=True):
@@ -181,12 +189,13 @@ class Conv2D(Layer):
             raise RuntimeError("Conv2D.backward: call forward(x, training=True) first")
         xp, (grad,) = get_array_module("Conv2D.backward", grad)
         x = self._x
-        grad = xp.asarray(grad, dtype=self.dtype)
+        grad = xp.asarray(grad, dtype=x.dtype)
         dw = _conv.conv2d_wgrad(x, grad, self.W.shape, algorithm=self._algo, **self._args())
-        self._grads = [dw, grad.sum(axis=(0, 2, 3))]
+        db = grad.sum(axis=(0, 2, 3), dtype=xp.float32 if x.dtype != self.dtype else None)
+        self._grads = [dw, db.astype(x.dtype, copy=False)]
         if not need_input_grad:
             return None
-        return _conv.conv2d_dgrad(grad, self.W, x.shape, algorithm=self._algo,
+        return _conv.conv2d_dgrad(grad, self._w, x.shape, algorithm=self._algo,
                                   w_winograd=self._u, **self._args())
 
 

@@ -34,6 +34,9 @@ class Layer:
 
     #: Names of the attributes holding the trainable parameters, in ``params`` order.
     param_names = ()
+    #: 16-bit dtype (float16/bfloat16) the layer computes in while
+    #: :class:`blasfast.nn.MixedPrecision` trains it; None = the parameters' dtype.
+    _compute_dtype = None
 
     def __init__(self):
         self._grads = []
@@ -100,6 +103,10 @@ class Dense(Layer):
     and, when asked, :math:`dx = g W^T` as ``batched_gemm(g, W, trans_b=True)``; no
     transpose is materialized.
 
+    Under :class:`blasfast.nn.MixedPrecision` the layer computes with 16-bit copies of
+    ``x`` and ``W`` (float32 accumulation), returns 16-bit outputs and input gradients,
+    and stores 16-bit ``[dW, db]``; the parameters themselves stay float32 (masters).
+
     References
     ----------
     K. He, X. Zhang, S. Ren, J. Sun, "Delving deep into rectifiers", ICCV 2015.
@@ -138,7 +145,7 @@ class Dense(Layer):
         self.dtype, self.init = dtype, init
         self.W = w.astype(dtype)
         self.b = np.zeros(out_features, dtype=dtype)
-        self._x = None
+        self._x = self._w16 = None
 
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
@@ -169,6 +176,14 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Dense.forward: x must have shape (N, {self.in_features}), "
                              f"got {x.shape}")
+        cd = self._compute_dtype
+        if cd is not None:  # mixed precision: 16-bit copies, FP32 accumulation
+            x, w = x.astype(cd, copy=False), w.astype(cd)
+            y = batched_gemm(x, w)  # float32 result
+            y += self.b
+            y = y.astype(cd)
+            self._x, self._w16 = (x, w) if training else (None, None)
+            return y
         x = xp.asarray(x, dtype=self.dtype)
         y = batched_gemm(x, w)
         y += self.b
@@ -202,6 +217,15 @@ class Dense(Layer):
         if grad.shape != (self._x.shape[0], self.out_features):
             raise ValueError(f"Dense.backward: grad must have shape "
                              f"{(self._x.shape[0], self.out_features)}, got {grad.shape}")
+        cd = self._compute_dtype
+        if cd is not None:  # mixed precision: 16-bit gradients, as on tensor cores
+            grad = grad.astype(cd, copy=False)
+            dw = batched_gemm(self._x, grad, trans_a=True, out=xp.empty(self.W.shape, cd))
+            db = grad.astype(xp.float32).sum(axis=0).astype(cd)
+            self._grads = [dw, db]
+            if not need_input_grad:
+                return None
+            return batched_gemm(grad, self._w16, trans_b=True).astype(cd)
         grad = xp.asarray(grad, dtype=self.dtype)
         dw = batched_gemm(self._x, grad, trans_a=True)
         db = grad.sum(axis=0)

@@ -11,6 +11,7 @@ from .._backend import _cupy, get_array_module, gpu_available
 from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
+from .optimizers import optimizer_from_config
 
 __all__ = ["Sequential"]
 
@@ -20,18 +21,24 @@ _LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Tanh, Sigmoid, Conv2D
 
 
 class Sequential:
-    """A feed-forward classifier: layers applied in order, trained with mini-batch SGD.
+    """A feed-forward classifier: layers applied in order, trained by mini-batch gradient steps.
 
     Parameters
     ----------
     layers : sequence of layers
-        Instances of :class:`Dense`, :class:`ReLU`, :class:`Tanh`, :class:`Sigmoid`.
+        Instances of :class:`Dense`, :class:`ReLU`, :class:`Tanh`, :class:`Sigmoid`,
+        :class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D`, :class:`Flatten`,
+        :class:`Reshape`.
 
     Attributes
     ----------
     device : {'cpu', 'gpu'}
         Where the parameters live; inputs given to :meth:`fit`, :meth:`evaluate` and
         :meth:`predict` are moved there, and outputs are returned there.
+    optimizer : optimizer or None
+        The optimizer of the last :meth:`fit` (or the one restored by :meth:`load`).
+    stop_training : bool
+        Set by a callback to end :meth:`fit` after the current epoch.
 
     Raises
     ------
@@ -58,6 +65,8 @@ class Sequential:
                                 f"{sorted(_LAYER_TYPES)}")
         self.layers = layers
         self.device = "cpu"
+        self.optimizer = None
+        self.stop_training = False
 
     def __repr__(self):
         return "Sequential([" + ", ".join(map(repr, self.layers)) + "])"
@@ -191,8 +200,42 @@ class Sequential:
                                  f"values in [{lo}, {hi}]")
         return x, y
 
+    def _train_step(self, xb, yb, loss, optimizer, mixed_precision=None, distributed=None):
+        """One step on a batch: forward, backward, gradient masks, (allreduce), update.
+
+        Returns the outputs and the batch's mean loss (both on the model's side)."""
+        if mixed_precision is not None:
+            out, value = mixed_precision.train_step(self, xb, yb, loss, optimizer,
+                                                    distributed=distributed)
+        else:
+            out = self._forward(xb, True)
+            value = loss.forward(out, yb)
+            self._backward(loss.backward())
+            grads = self.grads
+            if distributed is not None:
+                grads = distributed.allreduce_grads(grads)
+            self._apply_masks(grads)
+            optimizer.step(self.params, grads)
+        self._apply_masks()  # momentum or decoupled decay must not revive pruned weights
+        return out, value
+
+    def _apply_masks(self, grads=None):
+        """Multiply the weights (``grads=None``) or the matching gradients in place by the
+        pruning masks that :func:`blasfast.nn.prune` attached to layers ("hard prune")."""
+        i = 0
+        for layer in self.layers:
+            masks = getattr(layer, "masks", None) or {}
+            for name in layer.param_names:
+                m = masks.get(name)
+                if m is not None:
+                    target = getattr(layer, name) if grads is None else grads[i]
+                    xp, (target,) = get_array_module("Sequential._apply_masks", target)
+                    target *= xp.asarray(m, dtype=target.dtype)
+                i += 1
+
     def fit(self, x, y, *, epochs, batch_size, optimizer, loss=None, seed=0, shuffle=True,
-            validation_data=None, progress=True, on_epoch_end=None):
+            validation_data=None, progress=True, on_epoch_end=None, callbacks=None,
+            mixed_precision=None, distributed=None):
         """Train with mini-batch gradient descent; return the per-epoch history.
 
         Parameters
@@ -219,12 +262,29 @@ class Sequential:
         on_epoch_end : callable, optional
             Called as ``on_epoch_end(epoch, logs)`` (1-based epoch, dict of this epoch's
             entries of the history).
+        callbacks : list of callbacks, optional
+            Objects with ``on_epoch_end(epoch, logs, model)`` (and optionally
+            ``on_train_begin(model)`` / ``on_train_end(model)``), e.g.
+            :class:`EarlyStopping`, :class:`ModelCheckpoint`. A callback may set
+            ``model.stop_training = True`` to end training after the epoch.
+        mixed_precision : MixedPrecision, optional
+            Train with 16-bit weight/activation copies, FP32 master weights and dynamic
+            loss scaling (see :class:`MixedPrecision`).
+        distributed : DataParallel, optional
+            Average the gradients over processes before every update
+            (see :class:`DataParallel`); each process passes its own shard.
+
+        Pruning masks attached by :func:`prune` multiply the gradients before and the
+        weights after every update, so pruned weights stay exactly zero. The optimizer is
+        kept as ``self.optimizer``, so :meth:`save` writes its state.
 
         Returns
         -------
         dict of lists, one entry per epoch: ``loss`` and ``accuracy`` (averaged over the
         epoch's batches, weighted by batch size, as the model stood at each batch),
-        ``time`` (seconds), and ``val_loss``/``val_accuracy`` with ``validation_data``.
+        ``time`` (seconds), ``val_loss``/``val_accuracy`` with ``validation_data``, and
+        ``loss_scale``/``skipped_steps`` (at the epoch's end) with ``mixed_precision``.
+        Fewer entries than ``epochs`` when a callback stopped training.
 
         Raises
         ------
@@ -243,6 +303,13 @@ class Sequential:
         history = {"loss": [], "accuracy": [], "time": []}
         if validation_data is not None:
             history.update(val_loss=[], val_accuracy=[])
+        if mixed_precision is not None:
+            history.update(loss_scale=[], skipped_steps=[])
+        callbacks = list(callbacks or [])
+        self.optimizer, self.stop_training = optimizer, False
+        for cb in callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self)
         for epoch in range(1, int(epochs) + 1):
             t0 = time.perf_counter()
             order = xp.asarray(rng.permutation(n)) if shuffle else None
@@ -253,11 +320,10 @@ class Sequential:
                     sl = slice(b * batch_size, min(n, (b + 1) * batch_size))
                     idx = order[sl] if shuffle else sl
                     xb, yb = x[idx], y[idx]
-                    out = self._forward(xb, True)
-                    total = total + loss.forward(out, yb) * xb.shape[0]
+                    out, value = self._train_step(xb, yb, loss, optimizer, mixed_precision,
+                                                  distributed)
+                    total = total + value * xb.shape[0]
                     correct = correct + (out.argmax(axis=1) == yb).sum()
-                    self._backward(loss.backward())
-                    optimizer.step(self.params, self.grads)
                     pb.update(1)
                     if b % 50 == 49 or b == n_batches - 1:
                         seen = sl.stop
@@ -266,12 +332,22 @@ class Sequential:
                 logs = {"loss": float(total) / n, "accuracy": float(correct) / n}
                 if validation_data is not None:
                     logs["val_loss"], logs["val_accuracy"] = self.evaluate(*validation_data)
+                if mixed_precision is not None:
+                    logs["loss_scale"] = mixed_precision.loss_scale
+                    logs["skipped_steps"] = mixed_precision.skipped_steps
                 logs["time"] = time.perf_counter() - t0
                 pb.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "time"})
             for k, v in logs.items():
                 history[k].append(v)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs, self)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
         return history
 
     # -- files ---------------------------------------------------------------------
@@ -281,26 +357,43 @@ class Sequential:
         return [{"type": type(layer).__name__, "config": layer.config()}
                 for layer in self.layers]
 
-    def save(self, path):
-        """Write the architecture and the parameters to ``path`` as a NumPy ``.npz`` file.
+    def save(self, path, optimizer=None):
+        """Write the architecture, the parameters and the optimizer state to ``path`` (.npz).
 
-        The file holds ``format`` and ``architecture`` (JSON strings) and one array per
-        parameter, ``layer{i}.{name}``; no pickles. The path is used as given (no ``.npz``
-        is appended). Parameters on the GPU are copied to the host.
+        The file holds ``format`` and ``architecture`` (JSON strings), one array per
+        parameter, ``layer{i}.{name}``, pruning masks as ``layer{i}.mask.{name}``, and,
+        when there is an optimizer (``optimizer``, else the one of the last :meth:`fit`),
+        its config and step count as the JSON string ``optimizer`` and its state buffers
+        as ``optimizer.{i}.{slot}``; no pickles. The path is used as given (no ``.npz``
+        is appended). Arrays on the GPU are copied to the host.
         """
         arrays = {"format": np.array(_FORMAT),
                   "architecture": np.array(json.dumps(self.architecture()))}
         cp = _cupy()
+
+        def host(a):
+            return a.get() if cp is not None and isinstance(a, cp.ndarray) else np.asarray(a)
+
         for i, layer in enumerate(self.layers):
             for name, p in zip(layer.param_names, layer.params):
-                arrays[f"layer{i}.{name}"] = (
-                    p.get() if cp is not None and isinstance(p, cp.ndarray) else p)
+                arrays[f"layer{i}.{name}"] = host(p)
+            for name, m in (getattr(layer, "masks", None) or {}).items():
+                arrays[f"layer{i}.mask.{name}"] = host(m)
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        if optimizer is not None and hasattr(optimizer, "state_dict"):
+            cfg, state = optimizer.state_dict()
+            arrays["optimizer"] = np.array(json.dumps(cfg))
+            arrays.update({f"optimizer.{k}": v for k, v in state.items()})
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path):
         """Rebuild a model saved by :meth:`save`, on the CPU; the parameters round-trip exactly.
+
+        The optimizer, when the file has one, is rebuilt with its state (step count,
+        moment buffers, schedule) as ``model.optimizer``, so that ``model.fit(...,
+        optimizer=model.optimizer)`` continues exactly where training stopped.
 
         Raises
         ------
@@ -332,6 +425,35 @@ class Sequential:
                     raise ValueError(f"{where}: parameter {key} should be {p.shape} "
                                      f"{p.dtype}, got {a.shape} {a.dtype}")
                 setattr(layer, name, a)
+                mkey = f"layer{i}.mask.{name}"
+                if mkey in data:
+                    m = data.pop(mkey)
+                    if m.shape != p.shape:
+                        raise ValueError(f"{where}: mask {mkey} should be {p.shape}, got "
+                                         f"{m.shape}")
+                    if not hasattr(layer, "masks"):
+                        layer.masks = {}
+                    layer.masks[name] = m
+        if "optimizer" in data:
+            try:
+                cfg = json.loads(str(data.pop("optimizer")))
+                opt = optimizer_from_config(cfg)
+                prefix = "optimizer."
+                state = {k[len(prefix):]: data.pop(k) for k in list(data)
+                         if k.startswith(prefix)}
+                opt.load_state_dict(cfg, state)
+                if opt._state is not None:
+                    if len(opt._state) != len(model.params):
+                        raise ValueError(f"state for {len(opt._state)} parameters, the "
+                                         f"model has {len(model.params)}")
+                    for st, p in zip(opt._state, model.params):
+                        for slot, buf in st.items():
+                            if buf.shape != p.shape:
+                                raise ValueError(f"state buffer {slot} is {buf.shape}, its "
+                                                 f"parameter {p.shape}")
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise ValueError(f"{where}: bad optimizer state ({e})") from None
+            model.optimizer = opt
         if data:
             raise ValueError(f"{where}: unexpected entries {sorted(data)}")
         return model

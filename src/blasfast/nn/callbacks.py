@@ -1,0 +1,165 @@
+"""Callbacks of :meth:`blasfast.nn.Sequential.fit`: early stopping and checkpointing.
+
+A callback is any object with ``on_epoch_end(epoch, logs, model)`` (1-based epoch, the
+epoch's entries of the history); it may set ``model.stop_training = True`` to end training
+after the current epoch, and may define ``on_train_end(model)``.
+"""
+
+import math
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
+
+
+class Callback:
+    """Base class with do-nothing hooks."""
+
+    def on_train_begin(self, model):
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch, logs, model):
+        """Called after every epoch with the epoch's logs."""
+
+    def on_train_end(self, model):
+        """Called once after the last epoch (also after an early stop)."""
+
+
+def _mode(monitor, mode, owner):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _metric(logs, monitor, owner):
+    if monitor not in logs:
+        raise KeyError(f"{owner}: monitored quantity {monitor!r} is not in the logs "
+                       f"{sorted(logs)} (pass validation_data for val_* entries)")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored quantity has stopped improving.
+
+    An epoch improves when the value beats the best so far by more than ``min_delta``
+    (lower for ``mode='min'``, higher for ``'max'``). After ``patience`` epochs in a row
+    without improvement, ``model.stop_training`` is set.
+
+    Parameters
+    ----------
+    monitor : str, optional
+        A key of the history, e.g. ``'val_loss'`` (default), ``'val_accuracy'``, ``'loss'``.
+    patience : int, optional
+        Epochs without improvement to wait, >= 0. Default 3.
+    min_delta : float, optional
+        Smallest change that counts, >= 0. Default 0.
+    mode : {'auto', 'min', 'max'}, optional
+        ``'auto'``: max for names containing ``acc``, else min.
+    restore_best_weights : bool, optional
+        At the end of training, put back the parameters of the best epoch. Default False.
+
+    Attributes
+    ----------
+    stopped_epoch : int or None
+        The epoch after which training stopped, None when it ran to the end.
+    best : float
+        The best value seen.
+
+    Raises
+    ------
+    ValueError
+        For a negative ``patience`` / ``min_delta`` or an unknown mode.
+    KeyError
+        At the first epoch, when ``monitor`` is not in the logs.
+
+    Examples
+    --------
+    >>> from blasfast.nn import EarlyStopping
+    >>> EarlyStopping(monitor="val_accuracy", patience=2).mode
+    'max'
+    """
+
+    def __init__(self, monitor="val_loss", patience=3, min_delta=0.0, mode="auto",
+                 restore_best_weights=False):
+        if int(patience) < 0 or not min_delta >= 0:
+            raise ValueError(f"EarlyStopping: need patience >= 0 and min_delta >= 0, got "
+                             f"{patience} and {min_delta}")
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.mode = _mode(monitor, mode, "EarlyStopping")
+        self.restore_best_weights = bool(restore_best_weights)
+        self.on_train_begin(None)
+
+    def on_train_begin(self, model):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait, self.stopped_epoch, self.best_epoch, self._best_params = 0, None, None, None
+
+    def _improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs, model):
+        value = _metric(logs, self.monitor, "EarlyStopping")
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_params = [p.copy() for p in model.params]
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stopped_epoch = epoch
+                model.stop_training = True
+
+    def on_train_end(self, model):
+        if self.restore_best_weights and self._best_params is not None:
+            for p, best in zip(model.params, self._best_params):
+                p[...] = best
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (architecture, weights, optimizer state) after epochs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to write with :meth:`blasfast.nn.Sequential.save`; may contain ``{epoch}``
+        and any log key as format fields, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
+    monitor : str, optional
+        Quantity compared when ``save_best_only``. Default ``'val_loss'``.
+    save_best_only : bool, optional
+        Write only when the monitored value improves on the best so far. Default False
+        (every epoch).
+    mode : {'auto', 'min', 'max'}, optional
+        As :class:`EarlyStopping`.
+
+    Attributes
+    ----------
+    saved : list of str
+        Paths written, in order.
+
+    Examples
+    --------
+    >>> from blasfast.nn import ModelCheckpoint
+    >>> ModelCheckpoint("best.npz", monitor="val_accuracy", save_best_only=True).mode
+    'max'
+    """
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        self.path, self.monitor, self.save_best_only = str(path), monitor, bool(save_best_only)
+        self.mode = _mode(monitor, mode, "ModelCheckpoint")
+        self.on_train_begin(None)
+
+    def on_train_begin(self, model):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.saved = []
+
+    def on_epoch_end(self, epoch, logs, model):
+        if self.save_best_only:
+            value = _metric(logs, self.monitor, "ModelCheckpoint")
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        path = self.path.format(epoch=epoch, **logs)
+        model.save(path)
+        self.saved.append(path)
