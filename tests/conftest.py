@@ -45,6 +45,21 @@ def to_numpy(x):
     return x.get() if hasattr(x, "get") and not isinstance(x, np.ndarray) else np.asarray(x)
 
 
+@pytest.fixture(scope="module")
+def single_threaded_blas():
+    """Run BLAS/LAPACK single-threaded for a module: the solver tests make many small LAPACK
+    calls (panels, triangular solves, matrix-vector products), which OpenBLAS's threads
+    slow down, badly so on a shared or oversubscribed CI machine (measured: a 2000 x 64
+    ``sgetrf`` 0.6 ms on one thread, 80 ms on two under load)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 try:  # a shape-fuzzing profile: no deadline (first calls may compile kernels), fixed budget
     from hypothesis import settings
 

@@ -11,38 +11,11 @@ from scipy.special import logsumexp, softmax
 
 from blasfast import _backend
 from blasfast.nn import SGD, Dense, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh
+from nn_helpers import host, numeric_grad, on, rel  # noqa: F401
 
 U32 = np.finfo(np.float32).eps / 2  # unit roundoff of float32
 
 
-def host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
-
-
-def on(xp, layer):
-    """Move a layer's parameters to the side of ``xp``."""
-    for name in layer.param_names:
-        setattr(layer, name, xp.asarray(getattr(layer, name)))
-    return layer
-
-
-def rel(a, b):
-    a, b = host(a).astype(np.float64), host(b).astype(np.float64)
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar function f at the float64 host array x (in place)."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 # -- layers ---------------------------------------------------------------------------

@@ -19,38 +19,12 @@ from blasfast.nn import SGD, Dense, ReLU, Sequential, SoftmaxCrossEntropy
 from blasfast.nn import cnn
 from blasfast.nn.conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from blasfast.nn.data import load_digits_split, load_mnist
+from nn_helpers import host, numeric_grad, on, rel  # noqa: F401
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MNIST = pathlib.Path(os.environ.get("BLASFAST_DATA", ROOT.parent / "shared" / "data")) / "mnist"
 
 
-def host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
-
-
-def on(xp, layer):
-    for name in layer.param_names:
-        setattr(layer, name, xp.asarray(getattr(layer, name)))
-    return layer
-
-
-def rel(a, b):
-    a, b = host(a).astype(np.float64), host(b).astype(np.float64)
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar function f at the float64 host array x (in place)."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 # -- layers ------------------------------------------------------------------------------

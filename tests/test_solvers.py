@@ -22,19 +22,7 @@ EPS = {np.dtype(np.float64): 2.0**-53, np.dtype(np.float32): 2.0**-24}
 N = 150   # > the block size 64, so the low-precision trailing updates happen
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """Run BLAS/LAPACK single-threaded: these tests make many small LAPACK calls (panels,
-    triangular solves, matrix-vector products), which OpenBLAS's threads slow down, badly
-    so on a shared or oversubscribed CI machine (measured here: a 2000 x 64 ``sgetrf``
-    0.6 ms on one thread, 80 ms on two under load)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 def backward_error(a, x, b):

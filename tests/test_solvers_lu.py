@@ -22,19 +22,7 @@ from conftest import to_numpy
 U_OP = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "tf32": 2.0**-11, "float32": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """Run BLAS/LAPACK single-threaded: these tests make many small LAPACK calls (panels,
-    triangular solves, matrix-vector products), which OpenBLAS's threads slow down, badly
-    so on a shared or oversubscribed CI machine (measured here: a 2000 x 64 ``sgetrf``
-    0.6 ms on one thread, 80 ms on two under load)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 def unpack(lu, piv):

@@ -29,19 +29,7 @@ NAMES = [m["file"] for m in MANIFEST] or ["(no data)"]
 SMALL = [m["file"] for m in MANIFEST if m["n"] <= 1030] or ["(no data)"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_blas():
-    """Run BLAS/LAPACK single-threaded: these tests make many small LAPACK calls (panels,
-    triangular solves, matrix-vector products), which OpenBLAS's threads slow down, badly
-    so on a shared or oversubscribed CI machine (measured here: a 2000 x 64 ``sgetrf``
-    0.6 ms on one thread, 80 ms on two under load)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
 
 
 def read(name):

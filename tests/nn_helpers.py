@@ -1,0 +1,33 @@
+"""Helpers shared by the nn tests: moving layers between sides, relative errors, and
+central-difference gradients."""
+
+import numpy as np
+
+from conftest import to_numpy as host
+
+
+def on(xp, layer):
+    """Move a layer's parameters to the side of ``xp``."""
+    for name in layer.param_names:
+        setattr(layer, name, xp.asarray(getattr(layer, name)))
+    return layer
+
+
+def rel(a, b):
+    """Normwise relative difference of two arrays (either side), in float64."""
+    a, b = host(a).astype(np.float64), host(b).astype(np.float64)
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def numeric_grad(f, x, eps=1e-6):
+    """Central differences of the scalar function f at the float64 host array x (in place)."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        fp = f()
+        x[i] = old - eps
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
