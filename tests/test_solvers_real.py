@@ -17,7 +17,12 @@ import scipy.io
 import scipy.sparse
 
 import blasfast.solvers as bs
-from blasfast.solvers.cli import main as solve_main
+from blasfast.cli import main as blasfast_main
+
+
+def solve_main(argv):
+    """``blasfast solve ARGS``, in process: the console script the issue names."""
+    return blasfast_main(["solve", *argv])
 from conftest import SHARED_DATA
 
 MATRICES = SHARED_DATA / "matrices"
