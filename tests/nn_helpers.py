@@ -31,3 +31,23 @@ def numeric_grad(f, x, eps=1e-6):
         x[i] = old
         g[i] = (fp - fm) / (2 * eps)
     return g
+
+
+def assert_model_grads_match_finite_differences(xp, model, x, y, tol=1e-6):
+    """Backpropagate softmax cross-entropy through a float64 model and compare every
+    parameter gradient with central differences (relative error below ``tol``)."""
+    from blasfast.nn import SoftmaxCrossEntropy
+
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model._forward(x, True), y)
+    model._backward(loss.backward())
+    for p, g in zip(model.params, model.grads):
+        ph = host(p).copy()
+
+        def f():
+            p[...] = xp.asarray(ph)
+            return float(SoftmaxCrossEntropy().forward(model._forward(x, False), y))
+
+        num = numeric_grad(f, ph)
+        p[...] = xp.asarray(ph)
+        assert rel(g, num) < tol

@@ -11,7 +11,8 @@ from scipy.special import logsumexp, softmax
 
 from blasfast import _backend
 from blasfast.nn import SGD, Dense, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh
-from nn_helpers import host, numeric_grad, on, rel  # noqa: F401
+from nn_helpers import (assert_model_grads_match_finite_differences, host,  # noqa: F401
+                        numeric_grad, on, rel)
 
 U32 = np.finfo(np.float32).eps / 2  # unit roundoff of float32
 
@@ -63,19 +64,7 @@ def test_model_gradients_match_finite_differences(xp, rng):
         on(xp, layer)
     x = xp.asarray(rng.standard_normal((5, 6)))
     y = xp.asarray(rng.integers(0, 4, 5))
-    loss = SoftmaxCrossEntropy()
-    loss.forward(model._forward(x, True), y)
-    model._backward(loss.backward())
-    for p, g in zip(model.params, model.grads):
-        ph = host(p).copy()
-
-        def f():
-            p[...] = xp.asarray(ph)
-            return float(SoftmaxCrossEntropy().forward(model._forward(x, False), y))
-
-        num = numeric_grad(f, ph)
-        p[...] = xp.asarray(ph)
-        assert rel(g, num) < 1e-6
+    assert_model_grads_match_finite_differences(xp, model, x, y)
 
 
 def test_dense_float32_forward_within_k_u(xp, rng):

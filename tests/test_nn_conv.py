@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from blasfast import conv
-from blasfast.nn import SGD, Dense, ReLU, Sequential, SoftmaxCrossEntropy
+from blasfast.nn import SGD, Dense, ReLU, Sequential
 from blasfast.nn import cnn
 from blasfast.nn.conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from blasfast.nn.data import load_digits_split, load_mnist
-from nn_helpers import host, numeric_grad, on, rel  # noqa: F401
+from nn_helpers import (assert_model_grads_match_finite_differences, host,  # noqa: F401
+                        numeric_grad, on, rel)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MNIST = pathlib.Path(os.environ.get("BLASFAST_DATA", ROOT.parent / "shared" / "data")) / "mnist"
@@ -122,19 +123,7 @@ def test_cnn_gradients_match_finite_differences(xp, rng):
             layer.b = xp.asarray(rng.standard_normal(layer.b.shape))
     x = xp.asarray(rng.standard_normal((3, 72)))
     y = xp.asarray(rng.integers(0, 3, 3))
-    loss = SoftmaxCrossEntropy()
-    loss.forward(model._forward(x, True), y)
-    model._backward(loss.backward())
-    for p, g in zip(model.params, model.grads):
-        ph = host(p).copy()
-
-        def f():
-            p[...] = xp.asarray(ph)
-            return float(SoftmaxCrossEntropy().forward(model._forward(x, False), y))
-
-        num = numeric_grad(f, ph)
-        p[...] = xp.asarray(ph)
-        assert rel(g, num) < 1e-6
+    assert_model_grads_match_finite_differences(xp, model, x, y)
 
 
 def test_configs_rebuild_the_layers():
