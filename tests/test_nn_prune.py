@@ -4,8 +4,17 @@ the same outputs, shared-weight multi-sparsity switching, files and errors."""
 import numpy as np
 import pytest
 
-from blasfast.nn import (SGD, Adam, Conv2D, Dense, MixedPrecision, MultiSparsity, ReLU, Sequential, Sigmoid,
+from blasfast.nn import (SGD, Adam, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D,
+                         MixedPrecision, MultiSparsity, ReLU, Reshape, Sequential, Sigmoid,
                          Tanh, compact, prune, weight_sparsity)
+
+# Tolerance of the compacted-vs-original comparisons, relative (Frobenius) norm of the
+# logits. Compaction only drops exact zeros and reorders float32 sums (im2col GEMMs of
+# up to C R S = 72 terms, a few layers deep) and rounds a folded bias once: a few float32
+# ulps (eps = 1.2e-7) per layer, i.e. ~1e-6 at worst. 2e-5 leaves margin for the GEMM
+# blocking, and is still orders of magnitude below what a wrong removal does (see the
+# border check in test_constant_channel_before_zero_padding_is_kept: > 1e-3).
+RTOL = 2e-5
 
 
 def blobs(rng, n=300, classes=4, features=12):
@@ -177,3 +186,197 @@ def test_bad_configurations_give_clear_errors():
     assert weight_sparsity(layer) == 0.0
     prune(layer, "irregular", sparsity=0.0)  # sparsity 0 is allowed: nothing pruned
     assert weight_sparsity(layer) == 0.0
+
+
+def rel_err(out, ref):
+    return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+
+
+def small_cnn(rng, act=ReLU, padding=1, size=12, c0=8, c1=6, hidden=7):
+    """Reshape -> Conv -> act -> MaxPool -> Conv -> act -> AvgPool -> Flatten -> Dense ->
+    act -> Dense, with random non-zero biases. Returns the model and the pooled size."""
+    h = size + 2 * padding - 2
+    h = (h // 2 + 2 * padding - 2) // 2
+    layers = [Reshape((2, size, size)), Conv2D(2, c0, 3, padding=padding, rng=rng), act(),
+              MaxPool2D(2), Conv2D(c0, c1, 3, padding=padding, rng=rng), act(), AvgPool2D(2),
+              Flatten(), Dense(c1 * h * h, hidden, rng=rng), act(), Dense(hidden, 3, rng=rng)]
+    model = Sequential(layers)
+    for layer in model.layers:
+        if hasattr(layer, "b"):
+            layer.b = (0.3 * rng.standard_normal(layer.b.shape)).astype(np.float32)
+    return model, h * h
+
+
+def images(rng, n=16, size=12):
+    return rng.standard_normal((n, 2 * size * size)).astype(np.float32)
+
+
+def shapes(model):
+    return [layer.W.shape for layer in model.layers if hasattr(layer, "W")]
+
+
+def test_conv_row_and_column_pruning_remove_whole_channels(rng):
+    conv = Conv2D(6, 5, 3, rng=rng)
+    w = conv.W.copy()
+    (m,) = prune(conv, "row", sparsity=0.5)
+    dead_in = np.abs(conv.W).sum(axis=(0, 2, 3)) == 0
+    assert dead_in.sum() == 3 and m["W"].shape == w.shape and "b" not in m
+    assert np.array_equal(conv.W, w * m["W"])
+    norms = np.linalg.norm(w.transpose(1, 0, 2, 3).reshape(6, -1), axis=1)
+    assert norms[~dead_in].min() >= norms[dead_in].max()  # largest input channels kept
+    assert np.all(m["W"] == m["W"][:, :, :1, :1])  # the mask is per (filter, channel)
+    conv = Conv2D(6, 5, 3, rng=rng)
+    conv.b[:] = 1
+    (m,) = prune(conv, "column", sparsity=0.4)
+    dead_out = np.abs(conv.W).sum(axis=(1, 2, 3)) == 0
+    assert dead_out.sum() == 2 and np.array_equal(conv.b == 0, dead_out)
+    # shared-weight switching uses the same channel masks
+    model, _ = small_cnn(rng)
+    ms = MultiSparsity(model, "row", (0.25, 0.5))
+    ms.switch(0.5)
+    assert (np.abs(model.layers[4].W).sum(axis=(0, 2, 3)) == 0).sum() == 4
+
+
+@pytest.mark.parametrize("method,act,padding", [
+    ("column", ReLU, 1), ("column", Tanh, 0), ("column", Sigmoid, 1), ("column", Sigmoid, 0),
+    ("row", ReLU, 1), ("row", Sigmoid, 0)])
+def test_compact_cnn_removes_channels_with_the_same_outputs(method, act, padding, rng):
+    model, hw = small_cnn(rng, act, padding)
+    prune(model, method, sparsity=0.5)
+    x = images(rng)
+    ref = model.predict(x)
+    small = compact(model)
+    assert rel_err(small.predict(x), ref) < RTOL
+    conv0, conv1, dense0 = small.layers[1], small.layers[4], small.layers[8]
+    if method == "column":
+        # conv0 8 -> 4 filters, conv1 6 -> 3, hidden dense 7 -> 4 (floor(3.5) pruned);
+        # the dead filters are sigmoid(0) = 0.5 constants with Sigmoid: folded away,
+        # except in front of the zero-padded conv1, where they must stay
+        k0 = 8 if (act is Sigmoid and padding) else 4
+        assert shapes(small) == [(k0, 2, 3, 3), (3, k0, 3, 3), (3 * hw, 4), (4, 3)]
+    else:
+        # conv1 loses 4 of 8 input channels, hence conv0 4 filters; the dense layer
+        # after Flatten loses single rows: a conv1 channel goes only if all its rows did;
+        # the classifier is not pruned, so the hidden dense layer keeps its 7 units
+        w_dense = model.layers[8].W.reshape(6, hw, -1)
+        k1 = 6 - int((~np.any(w_dense != 0, axis=(1, 2))).sum())
+        assert shapes(small) == [(4, 2, 3, 3), (k1, 4, 3, 3), (k1 * hw, 7), (7, 3)]
+    assert (conv0.out_channels, conv1.in_channels) == (conv0.W.shape[0], conv1.W.shape[1])
+    assert conv1.out_channels * hw == dense0.in_features == dense0.W.shape[0]
+    assert f"in_channels={conv1.in_channels}" in repr(small)
+    assert shapes(model)[0] == (8, 2, 3, 3)  # the original is untouched
+
+
+def _dead_filter_cnn(rng, padding, consts):
+    """Conv0 whose filters 1, 3, 5 are zero with biases ``consts``, then ReLU, MaxPool."""
+    model, hw = small_cnn(rng, ReLU, padding)
+    conv0 = model.layers[1]
+    conv0.W[[1, 3, 5]] = 0
+    conv0.b[[1, 3, 5]] = consts
+    return model, hw
+
+
+def test_constant_channel_before_zero_padding_is_kept(rng):
+    model, _ = _dead_filter_cnn(rng, 1, [0.3, -0.2, 0.0])  # ReLU: 0.3, 0, 0
+    x = images(rng)
+    ref = model.predict(x)
+    small = compact(model)
+    assert rel_err(small.predict(x), ref) < RTOL
+    # the two zero channels go, the 0.3 one stays (conv1 pads with zeros)
+    assert small.layers[1].W.shape == (6, 2, 3, 3) and small.layers[4].W.shape == (6, 6, 3, 3)
+    kept = np.flatnonzero(np.any(model.layers[1].W != 0, axis=(1, 2, 3)) |
+                          (np.arange(8) == 1))
+    assert np.array_equal(small.layers[1].b, model.layers[1].b[kept])
+    # folding the 0.3 channel into conv1's bias would be wrong at the image borders, by far
+    # more than the tolerance: the check above can tell
+    wrong = compact(model)
+    j = int(np.flatnonzero(kept == 1)[0])
+    conv1 = wrong.layers[4]
+    conv1.b = conv1.b + np.float32(0.3) * conv1.W[:, j].sum(axis=(1, 2))
+    conv1.W[:, j] = 0
+    assert rel_err(wrong.predict(x), ref) > 1e-3
+
+
+def test_constant_channel_without_padding_is_folded(rng):
+    model, _ = _dead_filter_cnn(rng, 0, [0.3, -0.2, 0.7])
+    x = images(rng)
+    ref = model.predict(x)
+    b1 = model.layers[4].b.copy()
+    small = compact(model)
+    assert rel_err(small.predict(x), ref) < RTOL
+    assert small.layers[1].W.shape == (5, 2, 3, 3) and small.layers[4].W.shape == (6, 5, 3, 3)
+    assert not np.allclose(small.layers[4].b, b1)  # 0.3 and 0.7 went into the bias
+
+
+@pytest.mark.parametrize("act", [ReLU, Sigmoid])
+def test_constant_conv_channel_folds_into_dense_after_flatten(act, rng):
+    model, hw = small_cnn(rng, act, 1)
+    conv1, dense = model.layers[4], model.layers[8]
+    conv1.W[[0, 2, 5]] = 0           # constants act(b) through AvgPool and Flatten
+    conv1.b[[0, 2, 5]] = [0.4, -0.5, 0.9]
+    dense.W[4 * hw:5 * hw] = 0       # channel 4 unused by the Dense layer
+    x = images(rng)
+    ref = model.predict(x)
+    small = compact(model)
+    assert rel_err(small.predict(x), ref) < RTOL
+    assert small.layers[4].W.shape == (2, 8, 3, 3)  # channels 1 and 3 remain
+    expected_rows = np.concatenate([model.layers[8].W[k * hw:(k + 1) * hw] for k in (1, 3)])
+    assert np.array_equal(small.layers[8].W, expected_rows)  # NCHW row blocks
+    shift = small.layers[8].b - dense.b
+    assert np.abs(shift).max() > 0.01   # the constants moved into the Dense bias
+
+
+def test_all_units_removable_keeps_one_and_the_outputs(rng):
+    # every hidden unit is a folded constant: one must stay, without counting twice
+    model = Sequential([Dense(5, 6, rng=rng), Sigmoid(), Dense(6, 3, rng=rng)])
+    model.layers[0].W[:] = 0
+    model.layers[0].b = rng.standard_normal(6).astype(np.float32)
+    x = rng.standard_normal((10, 5)).astype(np.float32)
+    small = compact(model)
+    assert shapes(small) == [(5, 1), (1, 3)]
+    assert rel_err(small.predict(x), model.predict(x)) < RTOL
+    # likewise for a CNN whose first convolution gives only zeros (ReLU of b <= 0): then
+    # conv1 sees zeros, its outputs are constants folded into the Dense bias, and so on
+    cnn, hw = small_cnn(rng)
+    cnn.layers[1].W[:] = 0
+    cnn.layers[1].b[:] = -np.abs(cnn.layers[1].b)
+    x = images(rng)
+    small = compact(cnn)
+    assert shapes(small) == [(1, 2, 3, 3), (1, 1, 3, 3), (hw, 1), (1, 3)]
+    assert rel_err(small.predict(x), cnn.predict(x)) < RTOL
+
+
+def test_compacted_cnn_keeps_masks_trains_and_round_trips(tmp_path, rng):
+    model, hw = small_cnn(rng, ReLU, 1)
+    prune(model, "column", sparsity=0.5)
+    prune(model, "irregular", sparsity=0.3)  # intersected: zeros inside the kept filters
+    small = compact(model)
+    for layer in small.layers:
+        for name, m in (getattr(layer, "masks", None) or {}).items():
+            p = getattr(layer, name)
+            assert m.shape == p.shape and np.all(p[~m] == 0), (layer, name)
+    assert small.layers[4].masks["W"].shape == (3, 4, 3, 3)
+    x = images(rng, n=48)
+    y = rng.integers(0, 3, 48)
+    small.fit(x, y, epochs=1, batch_size=16, optimizer=SGD(0.05, momentum=0.9),
+              progress=False)
+    for layer in small.layers:   # fine-tuning keeps the pruned weights at zero
+        if getattr(layer, "masks", None):
+            assert np.all(layer.W[~layer.masks["W"]] == 0)
+    small.save(tmp_path / "small.npz")
+    back = Sequential.load(tmp_path / "small.npz")
+    assert repr(back) == repr(small) and shapes(back) == shapes(small)
+    assert np.array_equal(back.predict(x), small.predict(x))
+    for a, b in zip(back.layers, small.layers):
+        for name, m in (getattr(b, "masks", None) or {}).items():
+            assert np.array_equal(a.masks[name], m)
+
+
+def test_compact_the_cli_cnn(rng):
+    from blasfast.nn.cnn import build_cnn
+    model = build_cnn((1, 8, 8), 4, channels=(8, 6), hidden=(10,), rng=rng)
+    prune(model, "column", sparsity=0.5)
+    x = rng.standard_normal((12, 64)).astype(np.float32)
+    small = compact(model)
+    assert shapes(small) == [(4, 1, 3, 3), (3, 4, 3, 3), (12, 5), (5, 4)]
+    assert rel_err(small.predict(x), model.predict(x)) < RTOL

@@ -1,16 +1,17 @@
 """Pruning: hard-prune masks (irregular, row, column, block), compaction of pruned
-rows/columns into smaller dense layers, and shared-weight multi-sparsity models."""
+rows/columns and channels into smaller Dense and Conv2D layers (the work is in
+:mod:`blasfast.nn._compact`), and shared-weight multi-sparsity models."""
 
 import numpy as np
 
 from .._backend import _cupy
+from ._compact import compact_layers
 from .conv_layers import Conv2D
-from .layers import Dense, ReLU, Sigmoid, Tanh
+from .layers import Dense
 
 __all__ = ["prune", "compact", "weight_sparsity", "MultiSparsity"]
 
 METHODS = ("irregular", "row", "column", "block")
-_ELEMENTWISE = (ReLU, Tanh, Sigmoid)
 
 
 def _host(a):
@@ -41,15 +42,25 @@ def _check_args(method, sparsity, block, owner):
     return s, (int(blk[0]), int(blk[1]))
 
 
-def _matrix(layer):
-    """The weight as an (inputs, outputs) host matrix: Dense W, or Conv2D W as
-    (C*R*S, K)."""
+def _matrix(layer, method):
+    """The weight as a host matrix whose rows are the layer's inputs and whose columns are
+    its outputs: Dense W; Conv2D W (K, C, R, S) as (C R S, K), except for ``'row'``, where
+    a row is a whole input channel, (C, K R S), so that row pruning removes channels."""
     w = _host(layer.W)
-    return w if isinstance(layer, Dense) else w.reshape(w.shape[0], -1).T
+    if isinstance(layer, Dense):
+        return w
+    if method == "row":
+        return w.transpose(1, 0, 2, 3).reshape(w.shape[1], -1)
+    return w.reshape(w.shape[0], -1).T
 
 
-def _from_matrix(layer, m):
-    return m if isinstance(layer, Dense) else m.T.reshape(layer.W.shape)
+def _from_matrix(layer, m, method):
+    if isinstance(layer, Dense):
+        return m
+    k, c, r, s = layer.W.shape
+    if method == "row":
+        return np.ascontiguousarray(m.reshape(c, k, r, s).transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(m.T.reshape(k, c, r, s))
 
 
 def _scores(m, method, block):
@@ -83,11 +94,11 @@ def _keep(scores, sparsity):
 
 
 def _layer_masks(layer, method, sparsity, block):
-    m = _matrix(layer)
+    m = _matrix(layer, method)
     scores, expand = _scores(m, method, block)
     keep = _keep(scores, sparsity)
     wmask = expand(keep)
-    masks = {"W": _from_matrix(layer, wmask)}
+    masks = {"W": _from_matrix(layer, wmask, method)}
     if method == "column":  # a pruned output unit loses its bias too (so compact is exact)
         masks["b"] = keep.copy()
     return masks
@@ -122,15 +133,25 @@ def _set_masks(layer, masks):
 def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_last=False):
     r"""Hard-prune the weights of a model or a layer: zero them and keep them zero.
 
-    The mask is chosen per layer from its weight :math:`W` (Dense: ``(in, out)``; Conv2D:
-    ``(K, C, R, S)`` viewed as the ``(C R S, K)`` matrix):
+    The mask is chosen per layer from its weight :math:`W` viewed as a matrix whose rows
+    are the layer's inputs and whose columns its outputs (Dense: ``W``, ``(in, out)``;
+    Conv2D: ``W`` of shape ``(K, C, R, S)`` as the ``(C R S, K)`` im2col matrix, or, for
+    ``'row'``, as ``(C, K R S)``):
 
     * ``'irregular'``: the ``floor(sparsity * W.size)`` entries of smallest :math:`|w|`;
-    * ``'row'``: the rows (inputs) of smallest L2 norm;
-    * ``'column'``: the columns (output units / filters) of smallest L2 norm, with their
-      bias entries;
+    * ``'row'``: the rows of smallest L2 norm: Dense input features ``W[j, :]``; Conv2D
+      whole input channels ``W[:, c]`` (all their filters and taps at once);
+    * ``'column'``: the columns of smallest L2 norm, with their bias entries: Dense output
+      units ``W[:, j]``; Conv2D filters ``W[k]`` (whole output channels);
     * ``'block'``: the ``block`` tiles (rows x columns; edge tiles are partial) of
       smallest L2 norm.
+
+    ``'row'`` and ``'column'`` are the structured methods: :func:`compact` turns what they
+    prune into smaller layers. A column-pruned unit or filter goes from its layer (and its
+    input from the next layer); a row-pruned input goes from its layer together with the
+    previous layer's matching output (unit, or channel through pooling and Flatten: after
+    a Flatten, all ``H W`` rows of a channel must be zero). The first layer's inputs and
+    the last layer's outputs are always kept.
 
     The masks are stored as ``layer.masks = {"W": bool array, ...}``; the pruned weights
     are set to zero now, and :meth:`Sequential.fit` multiplies the gradients (before) and
@@ -205,21 +226,48 @@ def weight_sparsity(target):
 
 
 def compact(model):
-    r"""Return a copy of ``model`` with pruned hidden units physically removed.
+    r"""Return a copy of ``model`` with pruned hidden units and channels physically removed.
 
-    For every pair of :class:`Dense` layers separated only by elementwise activations
-    (ReLU, Tanh, Sigmoid), a hidden unit :math:`j` is removed when
+    Consecutive weight layers :math:`a \to b` are compacted when the layers between them
+    act on each unit/channel separately:
 
-    * its row :math:`W_{i+1}[j, :]` in the next layer is all zero (its value is unused), or
-    * its column :math:`W_i[:, j]` is all zero: its value is then the constant
-      :math:`c_j = \text{act}(b_i[j])`, folded into the next bias,
-      :math:`b_{i+1} \mathrel{+}= c_j W_{i+1}[j, :]` (nothing to fold after column pruning
-      with ReLU/Tanh, where :math:`b_i[j] = 0` and :math:`\text{act}(0) = 0`).
+    * Dense -> elementwise activations (ReLU, Tanh, Sigmoid) -> Dense: hidden units;
+    * Conv2D -> activations, MaxPool2D, AvgPool2D -> Conv2D: channels;
+    * Conv2D -> activations, pooling -> Flatten -> activations -> Dense: channels, each
+      feeding the ``H W`` consecutive rows ``k H W .. (k+1) H W - 1`` of the Dense
+      weight (NCHW order; ``H W = in_features / K`` is the pooled size).
 
-    The unit's column of :math:`W_i`, entry of :math:`b_i` and row of :math:`W_{i+1}` go,
-    so row and column pruning turn into smaller dense GEMMs. The outputs are the same up
-    to the summation order of the smaller GEMMs (and the rounding of a folded bias).
-    The inputs of the first layer and the outputs of the last are kept.
+    An output :math:`k` of :math:`a` (Dense column :math:`W_a[:, k]`, or Conv2D filter
+    :math:`W_a[k]`) is removed when
+
+    * the inputs of :math:`b` it feeds are all zero (Dense rows :math:`W_b[k, :]`, the
+      channel's ``H W`` rows after a Flatten, or the input channel :math:`W_b[:, k]` of a
+      Conv2D): its value is unused; or
+    * its weights are all zero: its value is then the constant
+      :math:`c_k = \text{act}(b_a[k])` (the same at every position, padding included,
+      and pooling keeps it), which is
+
+      - dropped when it is exactly 0: ReLU of :math:`b_a[k] \le 0`, or column pruning
+        (which prunes the bias too) with ReLU or Tanh, as :math:`\text{act}(0) = 0`;
+      - otherwise folded into the next bias: :math:`b_b \mathrel{+}= c_k W_b[k, :]` for a
+        Dense (summed over the channel's ``H W`` rows after a Flatten), and
+        :math:`b_b \mathrel{+}= c_k \sum_{r,s} W_b[:, k, r, s]` for a Conv2D that adds no
+        zero padding. A Conv2D with zero padding sees the constant inside the image but
+        zeros at its borders, which no bias shift reproduces: such a channel is kept.
+
+    Shapes: Dense ``W (in, out) -> (in', out')``, ``b (out,) -> (out',)``; Conv2D
+    ``W (K, C, R, S) -> (K', C', R, S)``, ``b (K,) -> (K',)``, with the primes counting what
+    is kept.
+
+    Removed are :math:`a`'s column or filter, its bias entry and mask slices, and the
+    matching inputs (rows, input channel) of :math:`b` and of its ``'W'`` mask;
+    ``out_features``/``out_channels`` and ``in_features``/``in_channels`` are updated, so
+    ``config()``, ``repr`` and :meth:`Sequential.save`/``load`` describe the smaller
+    model. Row and column pruning (see :func:`prune`) thus turn into smaller dense GEMMs
+    and convolutions. The outputs agree with the model's up to the summation order of the
+    smaller GEMMs (and the rounding of a folded bias). The inputs of the first weight layer
+    and the outputs of the last are kept; where every output of a layer could go, one is
+    kept (with zero weight into the next layer) so that the layers stay valid.
 
     Parameters
     ----------
@@ -228,7 +276,8 @@ def compact(model):
     Returns
     -------
     Sequential
-        A new model on the CPU (parameters copied; masks sliced alongside).
+        A new model on the CPU (parameters copied; masks sliced alongside); ``model`` is
+        not changed.
 
     Examples
     --------
@@ -238,6 +287,13 @@ def compact(model):
     >>> _ = prune(model, "column", sparsity=0.5)
     >>> compact(model).layers[0].W.shape
     (6, 5)
+    >>> from blasfast.nn import Conv2D, Flatten, MaxPool2D
+    >>> cnn = Sequential([Conv2D(1, 8, 3, padding=1, rng=0), ReLU(), MaxPool2D(2),
+    ...                   Conv2D(8, 6, 3, padding=1, rng=1), ReLU(), Flatten(),
+    ...                   Dense(6 * 4 * 4, 3, rng=2)])
+    >>> _ = prune(cnn, "column", sparsity=0.5)   # half the filters of both convolutions
+    >>> [layer.W.shape for layer in compact(cnn).layers if hasattr(layer, "W")]
+    [(4, 1, 3, 3), (3, 4, 3, 3), (48, 3)]
     """
     from .model import Sequential
 
@@ -248,33 +304,7 @@ def compact(model):
             setattr(dst, name, _host(getattr(src, name)).copy())
         if getattr(src, "masks", None):
             dst.masks = {k: _host(v).copy() for k, v in src.masks.items()}
-    layers = new.layers
-    dense_idx = [i for i, layer in enumerate(layers) if isinstance(layer, Dense)]
-    for i, k in zip(dense_idx[:-1], dense_idx[1:]):
-        between = layers[i + 1:k]
-        if not all(isinstance(layer, _ELEMENTWISE) for layer in between):
-            continue
-        a, b = layers[i], layers[k]
-        dead_in = ~np.any(a.W != 0, axis=0)
-        unused = ~np.any(b.W != 0, axis=1)
-        fold = dead_in & ~unused
-        if fold.any():
-            c = a.b[fold]
-            for act in between:
-                c = act.forward(c, training=False)
-            if np.any(c != 0):
-                b.b = b.b + (c.astype(b.W.dtype) @ b.W[fold]).astype(b.b.dtype)
-        keep = ~(dead_in | unused)
-        if keep.all():
-            continue
-        if not keep.any():
-            keep[0] = True  # keep one unit so the layers stay valid
-        a.W, a.b, b.W = a.W[:, keep].copy(), a.b[keep].copy(), b.W[keep].copy()
-        a.out_features = b.in_features = int(keep.sum())
-        if getattr(a, "masks", None):
-            a.masks = {n: (m[:, keep] if n == "W" else m[keep]) for n, m in a.masks.items()}
-        if getattr(b, "masks", None) and "W" in b.masks:
-            b.masks = dict(b.masks, W=b.masks["W"][keep])
+    compact_layers(new.layers)
     return new
 
 
