@@ -8,7 +8,8 @@ no GPU is usable; the CPU case always runs). Cases:
   batch 16 and 64;
 * dgrad and wgrad, FP32, one case per layer size (batch 16).
 
-Each case times, in one run and on the same inputs: blasfast ``algorithm='winograd'``,
+Each case times, in one run and on the same inputs: blasfast ``algorithm='winograd'`` (the
+fused kernel for float32 forward/dgrad), ``'winograd_nonfused'`` (forward and dgrad),
 blasfast ``algorithm='gemm'`` and cuDNN through ``torch.nn.functional.conv2d`` (and
 ``torch.nn.grad.conv2d_input/weight``) with ``cudnn.benchmark = True`` and TF32 off, where
 torch is installed. Recorded in ``extra_info``: median ms (CUDA events), effective TFLOP/s
@@ -118,7 +119,9 @@ def _run_case(benchmark, direction, n, c, hw, dtype):
     x, w, dy = _inputs(n, c, hw, dtype)
     flops = 2.0 * n * c * c * 9 * hw * hw
     calls = {}
-    for algo in ("winograd", "gemm"):
+    algos = ("winograd", "winograd_nonfused", "gemm") if direction != "wgrad" else \
+        ("winograd", "gemm")   # wgrad has one Winograd implementation
+    for algo in algos:
         if direction == "fprop":
             calls[algo] = functools.partial(conv.conv2d, x, w, padding=1, algorithm=algo)
         elif direction == "dgrad":

@@ -194,7 +194,7 @@ def _ids(s):
     return "x".join(map(str, s[:5])) + f"-p{s[5]}"
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "gemm"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd_nonfused", "gemm"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES_3X3, ids=_ids)
 def test_forward_3x3_within_bound(xp, rng, shape, dtype, algorithm):
@@ -208,7 +208,7 @@ def test_forward_3x3_within_bound(xp, rng, shape, dtype, algorithm):
     gemm_major = direct(np.abs(f64(x)), np.abs(f64(wt)), pads=pads) + np.abs(f64(b))[:, None,
                                                                                       None]
     u, u16 = ACC_U[np.dtype(dtype)], U16.get(np.dtype(dtype), 0.0)
-    if algorithm == "gemm":
+    if algorithm == "gemm":   # 'winograd' is the fused kernel for float32 on the GPU
         check(y, ref, gemm_major, gamma(c * 9 + 2, u), u16)
     else:
         major = winograd_major(f64(x), f64(wt), pads, f64(b))
@@ -259,7 +259,7 @@ def test_non_contiguous_inputs_are_read_in_place(xp, rng):
     x = base[::2, 1:4, ::-1, 1::2]          # strided, reversed rows
     wt = rand(rng, (4, 5, 3, 3), np.float32, xp)[:, ::2].transpose(0, 1, 3, 2)
     ref = direct(f64(x), f64(wt), pads=(1, 1, 1, 1))
-    for algorithm in ("winograd", "gemm"):
+    for algorithm in ("winograd", "winograd_nonfused", "gemm"):
         y = conv2d(x, wt, padding=1, algorithm=algorithm)
         assert np.linalg.norm(f64(y) - ref) <= 1e-5 * np.linalg.norm(ref)
 
@@ -333,7 +333,7 @@ GRAD_CASES = [  # (N, C, K, H, W, R, stride, padding, dilation)
 
 
 def _grad_algorithms(case):
-    return ["winograd", "gemm"] if case[5] == 3 and case[6] == 1 and case[8] == 1 else ["gemm"]
+    return ["winograd", "winograd_nonfused", "gemm"] if case[5] == 3 and case[6] == 1 and case[8] == 1 else ["gemm"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -493,7 +493,10 @@ def _xw(c=3, k=4, r=3, dtype=np.float32):
     (lambda: conv2d(*_xw(), dilation=(1, 2), algorithm="winograd"), ValueError,
      r"algorithm='winograd' needs dilation 1, got dilation \(1, 2\)"),
     (lambda: conv2d(*_xw(), algorithm="direct"), ValueError,
-     r"algorithm must be one of 'auto', 'winograd', 'gemm', 'fft', got 'direct'"),
+     r"algorithm must be one of 'auto', 'winograd', 'winograd_nonfused', 'gemm', 'fft', "
+     r"got 'direct'"),
+    (lambda: conv2d(*_xw(), stride=2, algorithm="winograd_nonfused"), ValueError,
+     r"algorithm='winograd_nonfused' needs stride 1"),
     (lambda: conv2d_dgrad(np.ones((2, 4, 6, 6), np.float32), _xw()[1], (2, 3, 8, 8),
                           algorithm="fft"), NotImplementedError,
      r"conv2d_dgrad: conv2d_dgrad has no FFT algorithm; use 'auto', 'winograd' or 'gemm'"),

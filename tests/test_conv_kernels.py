@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import blasfast as bf
-from blasfast import _conv_gemm, _dtypes, _winograd, conv
+from blasfast import _conv_gemm, _dtypes, _winograd, _winograd_fused, conv
 from blasfast._conv_geom import make_geom
 from blasfast.kernels import _compile
 from test_conv import direct, direct_dgrad, direct_wgrad
@@ -49,7 +49,8 @@ def kernel_signatures(source):
     return sigs
 
 
-SIGS = {**kernel_signatures("winograd.cu"), **kernel_signatures("conv_gemm.cu")}
+SIGS = {**kernel_signatures("winograd.cu"), **kernel_signatures("winograd_fused.cu"),
+        **kernel_signatures("conv_gemm.cu")}
 
 
 def _parse_expr(expr):
@@ -243,6 +244,106 @@ def emu_col2im(t, a):
     return idx.size
 
 
+def emu_winograd_fused_fprop(t, a):
+    """The fused kernel block by block, each block's 256 threads vectorized: its shared
+    memory is a NaN-filled float32 array written and read at the source's indices (a read
+    of an unwritten word, an overlap of two roles' writes, a misaligned float4 or an
+    out-of-range global read fails). Returns the 2-D grid the launch must have."""
+    bk, bt, bc = 32, 32, 8
+    n_, c_, hv, wv, pt, pl, tp_, tq_, k_, p_, q_ = (
+        int(a[k]) for k in "N C Hv Wv pt pl TP TQ K P Q".split())
+    nt = n_ * tp_ * tq_
+    xs = (a["sxn"], a["sxc"], a["sxh"], a["sxw"])
+    ys = (a["syn"], a["syk"], a["syh"], a["sys"])
+    ut, us_base = flat(a["Ut"]), 16 * bc * bt
+    assert ut.size == 16 * c_ * k_
+    tid = np.arange(256)
+    lc, lt, uc, uk = tid // bt, tid % bt, tid // bk, tid % bk
+    gi, kg, tg = tid // 64, (tid % 64) // 8, tid % 8
+    four = np.arange(4)
+    written = []
+
+    def store(smem, idx, val):
+        assert len(np.unique(idx)) == idx.size and np.isnan(smem[idx]).all(), "smem clash"
+        smem[idx] = val
+
+    def load4(smem, idx):
+        assert (idx % 4 == 0).all(), "misaligned float4"
+        v = smem[idx[:, None] + four]
+        assert not np.isnan(v).any(), "read of unwritten shared memory"
+        return v
+
+    grid = (-(-nt // bt), -(-k_ // bk))
+    for bx in range(grid[0]):
+        for by in range(grid[1]):
+            t0, k0 = bx * bt, by * bk
+            p = t0 + lt
+            tile_ok = p < nt
+            tq, tp, n = (np.where(tile_ok, v, 0) for v in (p % tq_, p // tq_ % tp_,
+                                                           p // (tp_ * tq_)))
+            h0, w0 = 2 * tp - pt, 2 * tq - pl
+            acc = np.zeros((256, 4, 4, 4), np.float32)   # [thread][nu][filter][tile]
+            for c0 in range(0, c_, bc):
+                smem = np.full(2 * 16 * bc * bt, np.nan, np.float32)
+                c = c0 + lc
+                d = np.zeros((4, 4, 256), np.float32)
+                for i in range(4):
+                    for j in range(4):
+                        h, w = h0 + i, w0 + j
+                        ok = tile_ok & (c < c_) & (h >= 0) & (h < hv) & (w >= 0) & (w < wv)
+                        off = n * xs[0] + c * xs[1] + h * xs[2] + w * xs[3]
+                        d[i, j, ok] = _read(a["x"], off[ok]).astype(np.float32)
+                r = [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
+                for i in range(4):
+                    v = (r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1],
+                         r[i][1] - r[i][3])
+                    for nu in range(4):
+                        store(smem, ((4 * i + nu) * bc + lc) * bt + lt, v[nu])
+                uok = (k0 + uk < k_) & (c0 + uc < c_)
+                for e in range(16):
+                    g = (e * c_ + c0 + uc) * k_ + k0 + uk
+                    store(smem, us_base + (e * bc + uc) * bk + uk,
+                          np.where(uok, ut[np.where(uok, g, 0)].astype(np.float32), 0))
+                for cc in range(bc):
+                    for j in range(4):
+                        e = 4 * gi + j
+                        av = load4(smem, us_base + (e * bc + cc) * bk + 4 * kg)
+                        bv = load4(smem, (e * bc + cc) * bt + 4 * tg)
+                        acc[:, j] += av[:, :, None] * bv[:, None, :]
+            smem = np.full(2 * 16 * bc * bt, np.nan, np.float32)   # S reuses it
+            for ka in range(4):
+                s0 = acc[:, 0, ka] + acc[:, 1, ka] + acc[:, 2, ka]
+                s1 = acc[:, 1, ka] - acc[:, 2, ka] - acc[:, 3, ka]
+                for b, sv in enumerate((s0, s1)):
+                    idx = ((gi * 2 + b) * bk + 4 * kg + ka) * bt + 4 * tg
+                    assert (idx % 4 == 0).all()
+                    store(smem, (idx[:, None] + four).reshape(-1), sv.reshape(-1))
+            ot = tid % bt
+            op = t0 + ot
+            on, opp, oq = op // (tp_ * tq_), op // tq_ % tp_, op % tq_
+            for q in range(bk // 8):
+                kl = tid // bt + 8 * q
+                k = k0 + kl
+                m = (op < nt) & (k < k_)
+                sv = [[smem[((i * 2 + b) * bk + kl) * bt + ot] for b in range(2)]
+                      for i in range(4)]
+                bias = (_read(a["bias"], np.where(m, k, 0)).astype(np.float32)
+                        if a["has_bias"] else np.zeros(256, np.float32))
+                for aa in range(2):
+                    for b in range(2):
+                        val = (sv[0][b] + sv[1][b] + sv[2][b] if aa == 0
+                               else sv[1][b] - sv[2][b] - sv[3][b])
+                        h, w = 2 * opp + aa, 2 * oq + b
+                        ok = m & (h < p_) & (w < q_)
+                        assert not np.isnan(val[ok]).any()
+                        off = (on * ys[0] + k * ys[1] + h * ys[2] + w * ys[3])[ok]
+                        _write(a["y"], off, val[ok] + bias[ok])
+                        written.append(off)
+    written = np.concatenate(written) if written else np.zeros(0, np.int64)
+    assert len(np.unique(written)) == written.size, "two blocks write one element"
+    return grid
+
+
 def _base(a):
     """A 1-D view over the whole buffer under ``a`` and the element offset of ``a[0, ...]``."""
     base = a
@@ -284,18 +385,27 @@ class FakeKernel:
         name, tmap, bound = _bind(self.expr, args)
         assert block == (_winograd.THREADS,)
         total = EMULATORS[name](tmap, bound)
-        assert grid == (min(-(-total // _winograd.THREADS), _winograd.MAX_BLOCKS),), \
-            f"{self.expr}: grid {grid} for {total} threads"
+        if isinstance(total, tuple):   # the emulator gives the grid the launch needs
+            assert grid == total, f"{self.expr}: grid {grid}, the kernel needs {total}"
+        else:                          # a grid-stride loop over ``total`` threads
+            assert grid == (min(-(-total // _winograd.THREADS), _winograd.MAX_BLOCKS),), \
+                f"{self.expr}: grid {grid} for {total} threads"
         FakeKernel.launches.append(name)
+
+
+def _emulate_kernels(monkeypatch):
+    for mod, fam in ((_winograd, "winograd"), (_winograd_fused, "winograd_fused"),
+                     (_conv_gemm, "conv_gemm")):
+        if hasattr(mod, "_on_cpu"):
+            monkeypatch.setattr(mod, "_on_cpu", lambda xp: False)
+        monkeypatch.setattr(mod, "_kernel", lambda expr, fam=fam: FakeKernel(fam, expr))
 
 
 @pytest.fixture
 def emulated_gpu(monkeypatch):
     """Route the NumPy path through the GPU launchers and the emulated kernels, with every
     ``xp.empty`` poisoned with NaN."""
-    for mod, fam in ((_winograd, "winograd"), (_conv_gemm, "conv_gemm")):
-        monkeypatch.setattr(mod, "_on_cpu", lambda xp: False)
-        monkeypatch.setattr(mod, "_kernel", lambda expr, fam=fam: FakeKernel(fam, expr))
+    _emulate_kernels(monkeypatch)
     real_empty = np.empty
 
     def poisoned(shape, dtype=float, *args, **kwargs):
@@ -311,7 +421,8 @@ def emulated_gpu(monkeypatch):
 def test_signatures_are_parsed():
     assert set(SIGS) == {
         "winograd_input_transform", "winograd_filter_transform", "winograd_output_transform",
-        "winograd_grad_output_transform", "winograd_filter_grad_transform", "im2col", "col2im"}
+        "winograd_grad_output_transform", "winograd_filter_grad_transform",
+        "winograd_fused_fprop", "im2col", "col2im"}
     assert SIGS["im2col"][1][0] == ("T*", "x") and SIGS["im2col"][1][1] == ("long long", "sxn")
 
 
@@ -322,6 +433,10 @@ CASES = [  # (N, C, K, H, W, R, stride, padding, dilation, algorithm)
     (2, 3, 2, 7, 9, 3, 1, ((0, 3), (4, 1)), 1, "winograd"),  # dgrad crops bottom and left
     (3, 2, 5, 5, 6, 3, 1, "valid", 1, "winograd"),
     (2, 8, 8, 12, 13, 3, 1, 1, 1, "winograd"),                 # more than 256 threads
+    (1, 11, 37, 9, 10, 3, 1, 1, 1, "winograd"),     # fused: 2 channel steps, 2 filter blocks
+    (3, 9, 5, 11, 9, 3, 1, 0, 1, "winograd"),       # fused: 3 tile blocks, the last partial
+    (2, 3, 4, 7, 5, 3, 1, 1, 1, "winograd_nonfused"),
+    (2, 4, 2, 6, 9, 3, 1, ((3, 0), (0, 4)), 1, "winograd_nonfused"),
     (2, 3, 4, 7, 5, 3, 1, 1, 1, "gemm"),
     (2, 3, 2, 11, 10, 5, (2, 3), 2, 1, "gemm"),
     (2, 2, 3, 9, 9, 3, 1, (2, 1), 2, "gemm"),
@@ -344,9 +459,12 @@ def test_gpu_path_on_emulated_kernels(emulated_gpu, rng, case, dtype):
     y = conv.conv2d(x, wt, b, **args)
     dx = conv.conv2d_dgrad(dy, wt, x.shape, **args)
     dw = conv.conv2d_wgrad(x, dy, wt.shape, **args)
-    expect = {"winograd": {"winograd_filter_transform", "winograd_input_transform",
-                           "winograd_output_transform", "winograd_grad_output_transform",
-                           "winograd_filter_grad_transform"},
+    unfused = {"winograd_filter_transform", "winograd_input_transform",
+               "winograd_output_transform", "winograd_grad_output_transform",
+               "winograd_filter_grad_transform"}
+    fused = unfused - {"winograd_output_transform"} | {"winograd_fused_fprop"}
+    expect = {"winograd": fused if np.dtype(dtype) in _winograd_fused.DTYPES else unfused,
+              "winograd_nonfused": unfused,
               "gemm": {"im2col", "col2im"} if r > 1 else set()}[algorithm]
     assert set(emulated_gpu.launches) == expect
 
@@ -386,11 +504,29 @@ def test_emulated_path_matches_the_cpu_path_in_float64(rng, monkeypatch):
     few units of float64 rounding."""
     x, wt = rng.standard_normal((2, 5, 9, 7)), rng.standard_normal((6, 5, 3, 3))
     cpu = conv.conv2d(x, wt, padding=1, algorithm="winograd")
-    for mod, fam in ((_winograd, "winograd"), (_conv_gemm, "conv_gemm")):
-        monkeypatch.setattr(mod, "_on_cpu", lambda xp: False)
-        monkeypatch.setattr(mod, "_kernel", lambda expr, fam=fam: FakeKernel(fam, expr))
+    _emulate_kernels(monkeypatch)
     gpu = conv.conv2d(x, wt, padding=1, algorithm="winograd")
     np.testing.assert_allclose(gpu, cpu, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 9, 7), (1, 17, 40, 6, 5), (4, 3, 2, 3, 2)])
+def test_fused_kernel_matches_the_unfused_launches(emulated_gpu, rng, shape):
+    """Same transforms in the same float32 precision, other summation order: the fused
+    forward and dgrad agree with the unfused ones to a few float32 roundings."""
+    n, c, k, h, w = shape
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((k, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    dy = rng.standard_normal((n, k, h, w)).astype(np.float32)
+    for algorithm in ("winograd", "winograd_nonfused"):
+        emulated_gpu.launches = []
+        y = conv.conv2d(x, wt, b, padding="same", algorithm=algorithm)
+        dx = conv.conv2d_dgrad(dy, wt, x.shape, padding="same", algorithm=algorithm)
+        assert ("winograd_fused_fprop" in emulated_gpu.launches) == (algorithm == "winograd")
+        if algorithm == "winograd":
+            y_f, dx_f = y, dx
+    for fused, ref in ((y_f, y), (dx_f, dx)):
+        assert np.linalg.norm(fused - ref) <= 1e-6 * np.linalg.norm(ref)
 
 
 def test_filter_transform_launcher(emulated_gpu, rng):

@@ -157,7 +157,7 @@ def test_layer_errors(rng):
         Conv2D(1, 3, 3, dtype=np.float16)
     with pytest.raises(ValueError, match="init must be"):
         Conv2D(1, 3, 3, init="lecun")
-    with pytest.raises(ValueError, match="algorithm must be 'auto', 'winograd' or 'gemm'"):
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'winograd', 'winograd_nonfused' or 'gemm'"):
         Conv2D(1, 3, 3, algorithm="fft")
     with pytest.raises(ValueError, match=r"algorithm='winograd' needs stride 1"):
         Conv2D(1, 3, 3, stride=2, algorithm="winograd")

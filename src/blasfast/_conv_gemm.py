@@ -76,7 +76,7 @@ def im2col(xp, x, g):
     (sh, sw), (dh, dw) = g.stride, g.dilation
     i32 = np.int32
     _launch(f"im2col<{_ct(x.dtype)}>", cols.size,
-            (x, *_winograd._strides(x), i32(g.N), i32(g.C), i32(g.H), i32(g.W), i32(g.R),
+            (x, *_compile.element_strides(x), i32(g.N), i32(g.C), i32(g.H), i32(g.W), i32(g.R),
              i32(g.S), i32(sh), i32(sw), i32(dh), i32(dw), i32(pt), i32(pl), i32(g.P),
              i32(g.Q), cols))
     return cols
@@ -98,7 +98,7 @@ def _col2im(xp, dcols, g, out_dtype):
     _launch(f"col2im<{_ct(dcols.dtype)}, {_ct(out_dtype)}>", dx.size,
             (dcols, i32(g.N), i32(g.C), i32(g.H), i32(g.W), i32(g.R), i32(g.S), i32(sh),
              i32(sw), i32(dh), i32(dw), i32(pt), i32(pl), i32(g.P), i32(g.Q), dx,
-             *_winograd._strides(dx)))
+             *_compile.element_strides(dx)))
     return dx
 
 

@@ -35,9 +35,10 @@ kernel in ``kernels/winograd.cu`` (the GPU path); the composed functions (:func:
 
 import numpy as np
 
-from . import _dtypes
+from . import _dtypes, _winograd_fused
 from .gemm import batched_gemm
 from .kernels import _compile
+from .kernels._compile import element_strides as _strides
 
 __all__ = ["PERM", "tiles", "acc_dtype", "filter_transform", "input_transform",
            "output_transform", "grad_output_transform", "filter_grad_transform", "fprop",
@@ -99,11 +100,6 @@ def _launch(name_expression, total, args):
         return
     blocks = min(-(-total // THREADS), MAX_BLOCKS)
     _kernel(name_expression)((blocks,), (THREADS,), args)
-
-
-def _strides(a):
-    """Element strides of an array, as int64 kernel arguments."""
-    return tuple(np.int64(s // a.itemsize) for s in a.strides)
 
 
 def _parity_split(x, pads, hh, wh, dtype):
@@ -293,23 +289,31 @@ def gemm_nt(xp, a, b, out_dtype):
 # -- the three convolutions ------------------------------------------------------------
 
 
-def fprop(xp, x, u, bias, pads, p, q, out_dtype, trans_u=False):
+def fprop(xp, x, u, bias, pads, p, q, out_dtype, trans_u=False, fused=True):
     """Winograd convolution of ``x`` (N, C, H, W) with transformed filters ``u`` (4, 4, K, C)
-    -- or (4, 4, C, K) used transposed when ``trans_u`` -- padded by ``pads``; (N, K, P, Q)."""
+    -- or (4, 4, C, K) used transposed when ``trans_u`` -- padded by ``pads``; (N, K, P, Q).
+
+    On the GPU with ``fused`` (and a dtype the fused kernel serves) one kernel does it all
+    (:mod:`blasfast._winograd_fused`); otherwise the transforms and the 16 GEMMs run as
+    separate launches (the CPU path always computes it this way)."""
     n = x.shape[0]
     k = u.shape[3] if trans_u else u.shape[2]
     tp, tq = tiles(p, q)
+    if fused and not _on_cpu(xp) and _winograd_fused.applies(x.dtype, out_dtype, k):
+        u16 = u.reshape(16, *u.shape[2:])
+        ut = u16 if trans_u else u16.transpose(0, 2, 1)   # (16, C, K), K contiguous
+        return _winograd_fused.fprop(xp, x, xp.ascontiguousarray(ut), bias, pads, tp, tq, p, q)
     v = input_transform(xp, x, pads, tp, tq)
     m = batched_gemm(u.reshape(16, *u.shape[2:]), v, trans_a=trans_u)
     return output_transform(xp, m, bias, n, tp, tq, p, q, out_dtype)
 
 
-def dgrad(xp, dy, u, pads, h, w, out_dtype):
+def dgrad(xp, dy, u, pads, h, w, out_dtype, fused=True):
     """dL/dx of the forward with transformed filters ``u`` (4, 4, K, C) and ``pads``, from
     ``dy`` (N, K, P, Q): a Winograd convolution with the flipped transposed filters."""
     u_flip = u[list(PERM)][:, list(PERM)]
     pads_t = tuple(2 - v for v in pads)
-    return fprop(xp, dy, u_flip, None, pads_t, h, w, out_dtype, trans_u=True)
+    return fprop(xp, dy, u_flip, None, pads_t, h, w, out_dtype, trans_u=True, fused=fused)
 
 
 def wgrad(xp, x, dy, pads, out_dtype):

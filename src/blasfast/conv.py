@@ -1,9 +1,15 @@
 """2-D convolution (cross-correlation, NCHW/KCRS): forward, dgrad, wgrad.
 
-Two algorithms, one API:
+The algorithms, one API:
 
 * ``'winograd'``: Winograd F(2x2, 3x3) as 16 batched GEMMs between input, filter and output
-  transforms (:mod:`blasfast._winograd`); 3x3 filters, stride 1, dilation 1.
+  transforms (:mod:`blasfast._winograd`); 3x3 filters, stride 1, dilation 1. On the GPU
+  the forward and dgrad of float32 data run as one fused kernel
+  (:mod:`blasfast._winograd_fused`: input transform in shared memory feeding the GEMMs,
+  output transform in their epilogue).
+* ``'winograd_nonfused'``: the same algorithm as separate transform and GEMM launches on
+  the GPU (cuDNN's ``WINOGRAD_NONFUSED``), kept as the reference for the fused kernel. On
+  the CPU path both names run the same NumPy computation.
 * ``'gemm'``: im2col + batched GEMM (:mod:`blasfast._conv_gemm`); every case.
 * ``'fft'``: the FFT convolution of :mod:`blasfast.fft` (forward only), when that module
   provides ``conv2d_fft``.
@@ -29,7 +35,8 @@ from ._errors import message
 __all__ = ["conv2d", "conv2d_dgrad", "conv2d_wgrad", "conv2d_algorithm",
            "winograd_filter_transform"]
 
-ALGORITHMS = ("auto", "winograd", "gemm", "fft")
+ALGORITHMS = ("auto", "winograd", "winograd_nonfused", "gemm", "fft")
+WINOGRAD = ("winograd", "winograd_nonfused")
 CONV_DTYPES = (_dtypes.float32, _dtypes.float16, _dtypes.bfloat16, _dtypes.float64)
 
 #: 'auto' takes Winograd when it applies (3x3, stride 1, dilation 1) and both GEMM sides
@@ -81,13 +88,13 @@ def _choose(op, algorithm, geom, have_u=False, forward_only=None, gpu=False):
                     f"got dilation {geom.dilation} and padding {geom.pads} (top, bottom, "
                     "left, right); use 'gemm'"))
         return "fft"
-    if algorithm == "winograd":
-        _require_winograd(op, geom)
-        return "winograd"
+    if algorithm in WINOGRAD:
+        _require_winograd(op, geom, algorithm)
+        return algorithm
     if algorithm == "gemm":
         if have_u:
             raise ValueError(message(op, "w_winograd is only used by algorithm='winograd' "
-                                         "(or 'auto'), not 'gemm'"))
+                                         "('winograd_nonfused', 'auto'), not 'gemm'"))
         return "gemm"
     if have_u:
         _require_winograd(op, geom)
@@ -105,18 +112,18 @@ def _fft_conv2d():
     return conv2d_fft
 
 
-def _require_winograd(op, geom):
+def _require_winograd(op, geom, algorithm="winograd"):
     if (geom.R, geom.S) != (3, 3):
         raise ValueError(message(
-            op, f"algorithm='winograd' computes F(2x2, 3x3) and needs 3x3 filters, got "
+            op, f"algorithm={algorithm!r} computes F(2x2, 3x3) and needs 3x3 filters, got "
                 f"{geom.R}x{geom.S}; use algorithm='gemm' (or 'auto')"))
     if geom.stride != (1, 1):
         raise ValueError(message(
-            op, f"algorithm='winograd' needs stride 1, got stride {geom.stride}; use "
+            op, f"algorithm={algorithm!r} needs stride 1, got stride {geom.stride}; use "
                 "algorithm='gemm' (or 'auto')"))
     if geom.dilation != (1, 1):
         raise ValueError(message(
-            op, f"algorithm='winograd' needs dilation 1, got dilation {geom.dilation}; use "
+            op, f"algorithm={algorithm!r} needs dilation 1, got dilation {geom.dilation}; use "
                 "algorithm='gemm' (or 'auto')"))
 
 
@@ -140,8 +147,11 @@ _SHARED_PARAMS = """
         at the bottom (as PyTorch/TensorFlow), likewise for the columns. Default 0.
     dilation : int or (int, int), optional
         Spacing between filter taps, >= 1. Default 1.
-    algorithm : {'auto', 'winograd', 'gemm', 'fft'}, optional
-        ``'winograd'``: F(2x2, 3x3), needs 3x3 filters, stride 1 and dilation 1.
+    algorithm : {'auto', 'winograd', 'winograd_nonfused', 'gemm', 'fft'}, optional
+        ``'winograd'``: F(2x2, 3x3), needs 3x3 filters, stride 1 and dilation 1; on the
+        GPU the forward and dgrad of float32 data run fused in one kernel.
+        ``'winograd_nonfused'``: the same, as separate transform and GEMM launches (the
+        reference for the fused kernel; identical to ``'winograd'`` on the CPU path).
         ``'gemm'``: im2col + batched GEMM, any case. ``'auto'`` (default): {rule}.
         ``'fft'`` (forward only): :mod:`blasfast.fft`'s FFT convolution, dilation 1 and
         symmetric padding, its own precision rules (see ``blasfast.fft``).
@@ -156,7 +166,7 @@ _SHARED_RAISES = """
         Wrong rank (inputs are 4-D NCHW / KCRS), a channel mismatch (the message says so
         when ``x`` looks channels-last), an empty batch (N = 0) or zero-sized dimension,
         stride or dilation < 1, negative or unknown padding, an empty output, an unknown
-        algorithm, ``'winograd'`` for a filter that is not 3x3 or a stride or dilation
+        algorithm, Winograd for a filter that is not 3x3 or a stride or dilation
         other than 1.
     NotImplementedError
         ``algorithm='fft'`` for dgrad/wgrad, or where :mod:`blasfast.fft` provides no
@@ -169,7 +179,8 @@ _SHARED_NOTES = """
     precision. float16/bfloat16 data are accumulated in float32: the GEMM operands (the
     input, or for Winograd the transformed tiles and filters) are 16-bit, as the tensor
     cores take them, everything else is float32, and the result is rounded once to the
-    data's dtype. The CPU path rounds at exactly the same places.
+    data's dtype. The CPU path rounds at exactly the same places (the fused float32 GPU
+    kernel differs from it only in the order of the sums over channels).
 
     Accuracy (elementwise, ``u`` the unit roundoff of the accumulation, ``CRS = C R S``):
     GEMM algorithm ``|err| <= gamma_{CRS+2} (|w| * |x| + |b|)`` (``*`` the convolution of
@@ -184,8 +195,9 @@ _SHARED_NOTES = """
     NaN/Inf propagate; through a Winograd transform an Inf can become NaN (Inf - Inf).
 
     The GPU path launches on the current CuPy stream (or ``stream``) and never
-    synchronizes; it allocates workspace: Winograd ``16 C NT`` operand elements plus
-    ``16 K NT`` float32 (``NT = N ceil(P/2) ceil(Q/2)``), GEMM ``C R S N P Q`` elements.
+    synchronizes; it allocates workspace: unfused Winograd ``16 C NT`` operand elements
+    plus ``16 K NT`` float32 (``NT = N ceil(P/2) ceil(Q/2)``), fused Winograd only the
+    ``16 K C`` transformed filters, GEMM ``C R S N P Q`` elements.
 
     References
     ----------
@@ -258,12 +270,13 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
     _check_bias(op, bias, geom.K)
     algo = _choose(op, algorithm, geom, w_winograd is not None, gpu=xp is not np)
     with _stream_ctx(stream):
-        if algo == "winograd":
+        if algo in WINOGRAD:
             if w_winograd is None:
                 w_winograd = _winograd.filter_transform(xp, w)
             else:
                 _check_u(op, w_winograd, geom.K, geom.C, dtype)
-            return _winograd.fprop(xp, x, w_winograd, bias, geom.pads, geom.P, geom.Q, dtype)
+            return _winograd.fprop(xp, x, w_winograd, bias, geom.pads, geom.P, geom.Q, dtype,
+                                   fused=algo == "winograd")
         if algo == "fft":
             y = _fft_conv2d()(x, w, bias, stride=geom.stride, padding=geom.pads[0::2])
             return y.astype(dtype, copy=False)
@@ -330,12 +343,13 @@ def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="
     algo = _choose(op, algorithm, geom, w_winograd is not None, forward_only=True,
                    gpu=xp is not np)
     with _stream_ctx(stream):
-        if algo == "winograd":
+        if algo in WINOGRAD:
             if w_winograd is None:
                 w_winograd = _winograd.filter_transform(xp, w)
             else:
                 _check_u(op, w_winograd, geom.K, geom.C, dtype)
-            return _winograd.dgrad(xp, dy, w_winograd, geom.pads, geom.H, geom.W, dtype)
+            return _winograd.dgrad(xp, dy, w_winograd, geom.pads, geom.H, geom.W, dtype,
+                                   fused=algo == "winograd")
         return _conv_gemm.dgrad(xp, dy, w, geom, dtype)
 
 
@@ -394,7 +408,7 @@ def conv2d_wgrad(x, dy, w_shape, *, stride=1, padding=0, dilation=1, algorithm="
     _check_dy(op, dy, geom)
     algo = _choose(op, algorithm, geom, forward_only=True, gpu=xp is not np)
     with _stream_ctx(stream):
-        if algo == "winograd":
+        if algo in WINOGRAD:
             return _winograd.wgrad(xp, x, dy, geom.pads, dtype)
         return _conv_gemm.wgrad(xp, x, dy, geom, dtype)
 
@@ -414,7 +428,7 @@ def conv2d_algorithm(x_shape, w_shape, *, stride=1, padding=0, dilation=1, algor
 
     Returns
     -------
-    {'winograd', 'gemm', 'fft'}
+    {'winograd', 'winograd_nonfused', 'gemm', 'fft'}
         ``algorithm`` itself when it applies, the rule's choice for ``'auto'``:
         {rule}.
 

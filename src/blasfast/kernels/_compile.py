@@ -58,6 +58,14 @@ def declare(name, source, name_expressions):
     return fam
 
 
+def element_strides(a):
+    """Element strides of an array, as the ``long long`` (numpy.int64) kernel arguments the
+    launchers pass for operands read or written in place."""
+    import numpy as np
+
+    return tuple(np.int64(s // a.itemsize) for s in a.strides)
+
+
 def families():
     """All declared families, by name."""
     return dict(_families)

@@ -45,7 +45,7 @@ class Conv2D(Layer):
         R x S.
     stride, padding, dilation
         As for :func:`blasfast.conv.conv2d` (``padding='same'`` keeps H x W at stride 1).
-    algorithm : {'auto', 'winograd', 'gemm'}, optional
+    algorithm : {'auto', 'winograd', 'winograd_nonfused', 'gemm'}, optional
         Passed to the convolutions; checked against the filter and stride here, so that a
         bad choice fails at construction, not in the first forward.
     rng : int, numpy.random.Generator or None, optional
@@ -105,9 +105,10 @@ class Conv2D(Layer):
             raise TypeError(f"Conv2D: dtype must be float32 or float64, got {dtype}")
         if init not in ("he", "glorot"):
             raise ValueError(f"Conv2D: init must be 'he' or 'glorot', got {init!r}")
-        if algorithm not in ("auto", "winograd", "gemm"):
-            raise ValueError(f"Conv2D: algorithm must be 'auto', 'winograd' or 'gemm' (the "
-                             f"ones with a backward pass), got {algorithm!r}")
+        if algorithm not in ("auto", "gemm") + _conv.WINOGRAD:
+            raise ValueError(f"Conv2D: algorithm must be 'auto', 'winograd', "
+                             f"'winograd_nonfused' or 'gemm' (the ones with a backward "
+                             f"pass), got {algorithm!r}")
         self.in_channels, self.out_channels, self.kernel_size = c, k, (r, s)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.algorithm, self.dtype, self.init = algorithm, dtype, init
@@ -167,7 +168,7 @@ class Conv2D(Layer):
             w, b = w.astype(cd), b.astype(cd)
         algo = _conv.conv2d_algorithm(x.shape, w.shape, algorithm=self.algorithm,
                                       gpu=xp is not np, **self._args())
-        u = _conv.winograd_filter_transform(w) if algo == "winograd" else None
+        u = _conv.winograd_filter_transform(w) if algo in _conv.WINOGRAD else None
         y = _conv.conv2d(x, w, b, algorithm=algo, w_winograd=u, **self._args())
         if training:
             self._x, self._u, self._algo, self._w = x, u, algo, w
