@@ -1,14 +1,15 @@
 """The convolution GPU launchers, run with no GPU against a NumPy emulation of the kernels.
 
-The launchers in ``blasfast._winograd`` and ``blasfast._conv_gemm`` build argument lists for
-the kernels of ``kernels/winograd.cu`` and ``kernels/conv_gemm.cu`` and compose them with
+The launchers in ``blasfast._winograd``, ``blasfast._winograd_fused`` and
+``blasfast._conv_gemm`` build argument lists for the kernels of ``kernels/winograd.cu``,
+``winograd_fused.cu``, ``winograd_fused_tc.cu`` and ``conv_gemm.cu`` and compose them with
 ``batched_gemm``. Here every kernel is replaced by an emulator that
 
 1. reads the kernel's parameter list from the ``.cu`` source and checks each argument the
    launcher passes against it -- count, order, ``int`` -> ``numpy.int32``, ``long long`` ->
    ``numpy.int64``, pointers -> arrays of the dtype the template instantiation names;
 2. checks the launch shape (256 threads, ``min(ceil(total / 256), MAX_BLOCKS)`` blocks for
-   the kernel's own loop bound);
+   the kernel's own loop bound, or the 2-D tile grid of the fused kernels);
 3. runs the kernel's index arithmetic over every thread (vectorized NumPy, reading and
    writing through the element strides it was given).
 
@@ -27,9 +28,10 @@ import blasfast as bf
 from blasfast import _conv_gemm, _dtypes, _winograd, _winograd_fused, conv
 from blasfast._conv_geom import make_geom
 from blasfast.kernels import _compile
-from test_conv import direct, direct_dgrad, direct_wgrad
+from kernel_emu import CTYPE_TO_DTYPE, _read, _write, flat
+from test_conv import U16, direct, direct_dgrad, direct_wgrad
+import winograd_fused_emu
 
-CTYPE_TO_DTYPE = {v: k for k, v in _dtypes.CTYPE.items()}
 _SIG = re.compile(r"template\s*<([^>]*)>\s*__global__\s+void\s+(?:__launch_bounds__\(\d+\)\s*)?"
                   r"(\w+)\s*\(([^)]*)\)", re.S)
 
@@ -50,7 +52,7 @@ def kernel_signatures(source):
 
 
 SIGS = {**kernel_signatures("winograd.cu"), **kernel_signatures("winograd_fused.cu"),
-        **kernel_signatures("conv_gemm.cu")}
+        **kernel_signatures("winograd_fused_tc.cu"), **kernel_signatures("conv_gemm.cu")}
 
 
 def _parse_expr(expr):
@@ -78,11 +80,6 @@ def _bind(expr, args):
             raise AssertionError(f"unexpected parameter type {ctype}")
         bound[pname] = a
     return name, tmap, bound
-
-
-def flat(a):
-    assert a.flags.c_contiguous, "the kernel indexes this operand as a contiguous array"
-    return a.reshape(-1)
 
 
 def _acc(ctype):
@@ -244,131 +241,8 @@ def emu_col2im(t, a):
     return idx.size
 
 
-def emu_winograd_fused_fprop(t, a):
-    """The fused kernel block by block, each block's 256 threads vectorized: its shared
-    memory is a NaN-filled float32 array written and read at the source's indices (a read
-    of an unwritten word, an overlap of two roles' writes, a misaligned float4 or an
-    out-of-range global read fails). Returns the 2-D grid the launch must have."""
-    bk, bt, bc = 32, 32, 8
-    n_, c_, hv, wv, pt, pl, tp_, tq_, k_, p_, q_ = (
-        int(a[k]) for k in "N C Hv Wv pt pl TP TQ K P Q".split())
-    nt = n_ * tp_ * tq_
-    xs = (a["sxn"], a["sxc"], a["sxh"], a["sxw"])
-    ys = (a["syn"], a["syk"], a["syh"], a["sys"])
-    ut, us_base = flat(a["Ut"]), 16 * bc * bt
-    assert ut.size == 16 * c_ * k_
-    tid = np.arange(256)
-    lc, lt, uc, uk = tid // bt, tid % bt, tid // bk, tid % bk
-    gi, kg, tg = tid // 64, (tid % 64) // 8, tid % 8
-    four = np.arange(4)
-    written = []
-
-    def store(smem, idx, val):
-        assert len(np.unique(idx)) == idx.size and np.isnan(smem[idx]).all(), "smem clash"
-        smem[idx] = val
-
-    def load4(smem, idx):
-        assert (idx % 4 == 0).all(), "misaligned float4"
-        v = smem[idx[:, None] + four]
-        assert not np.isnan(v).any(), "read of unwritten shared memory"
-        return v
-
-    grid = (-(-nt // bt), -(-k_ // bk))
-    for bx in range(grid[0]):
-        for by in range(grid[1]):
-            t0, k0 = bx * bt, by * bk
-            p = t0 + lt
-            tile_ok = p < nt
-            tq, tp, n = (np.where(tile_ok, v, 0) for v in (p % tq_, p // tq_ % tp_,
-                                                           p // (tp_ * tq_)))
-            h0, w0 = 2 * tp - pt, 2 * tq - pl
-            acc = np.zeros((256, 4, 4, 4), np.float32)   # [thread][nu][filter][tile]
-            for c0 in range(0, c_, bc):
-                smem = np.full(2 * 16 * bc * bt, np.nan, np.float32)
-                c = c0 + lc
-                d = np.zeros((4, 4, 256), np.float32)
-                for i in range(4):
-                    for j in range(4):
-                        h, w = h0 + i, w0 + j
-                        ok = tile_ok & (c < c_) & (h >= 0) & (h < hv) & (w >= 0) & (w < wv)
-                        off = n * xs[0] + c * xs[1] + h * xs[2] + w * xs[3]
-                        d[i, j, ok] = _read(a["x"], off[ok]).astype(np.float32)
-                r = [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
-                for i in range(4):
-                    v = (r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1],
-                         r[i][1] - r[i][3])
-                    for nu in range(4):
-                        store(smem, ((4 * i + nu) * bc + lc) * bt + lt, v[nu])
-                uok = (k0 + uk < k_) & (c0 + uc < c_)
-                for e in range(16):
-                    g = (e * c_ + c0 + uc) * k_ + k0 + uk
-                    store(smem, us_base + (e * bc + uc) * bk + uk,
-                          np.where(uok, ut[np.where(uok, g, 0)].astype(np.float32), 0))
-                for cc in range(bc):
-                    for j in range(4):
-                        e = 4 * gi + j
-                        av = load4(smem, us_base + (e * bc + cc) * bk + 4 * kg)
-                        bv = load4(smem, (e * bc + cc) * bt + 4 * tg)
-                        acc[:, j] += av[:, :, None] * bv[:, None, :]
-            smem = np.full(2 * 16 * bc * bt, np.nan, np.float32)   # S reuses it
-            for ka in range(4):
-                s0 = acc[:, 0, ka] + acc[:, 1, ka] + acc[:, 2, ka]
-                s1 = acc[:, 1, ka] - acc[:, 2, ka] - acc[:, 3, ka]
-                for b, sv in enumerate((s0, s1)):
-                    idx = ((gi * 2 + b) * bk + 4 * kg + ka) * bt + 4 * tg
-                    assert (idx % 4 == 0).all()
-                    store(smem, (idx[:, None] + four).reshape(-1), sv.reshape(-1))
-            ot = tid % bt
-            op = t0 + ot
-            on, opp, oq = op // (tp_ * tq_), op // tq_ % tp_, op % tq_
-            for q in range(bk // 8):
-                kl = tid // bt + 8 * q
-                k = k0 + kl
-                m = (op < nt) & (k < k_)
-                sv = [[smem[((i * 2 + b) * bk + kl) * bt + ot] for b in range(2)]
-                      for i in range(4)]
-                bias = (_read(a["bias"], np.where(m, k, 0)).astype(np.float32)
-                        if a["has_bias"] else np.zeros(256, np.float32))
-                for aa in range(2):
-                    for b in range(2):
-                        val = (sv[0][b] + sv[1][b] + sv[2][b] if aa == 0
-                               else sv[1][b] - sv[2][b] - sv[3][b])
-                        h, w = 2 * opp + aa, 2 * oq + b
-                        ok = m & (h < p_) & (w < q_)
-                        assert not np.isnan(val[ok]).any()
-                        off = (on * ys[0] + k * ys[1] + h * ys[2] + w * ys[3])[ok]
-                        _write(a["y"], off, val[ok] + bias[ok])
-                        written.append(off)
-    written = np.concatenate(written) if written else np.zeros(0, np.int64)
-    assert len(np.unique(written)) == written.size, "two blocks write one element"
-    return grid
-
-
-def _base(a):
-    """A 1-D view over the whole buffer under ``a`` and the element offset of ``a[0, ...]``."""
-    base = a
-    while base.base is not None and isinstance(base.base, np.ndarray):
-        base = base.base
-    buf = base.reshape(-1) if base.flags.c_contiguous else None
-    assert buf is not None, "test arrays must be views of a contiguous buffer"
-    start = (a.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) \
-        // a.itemsize
-    return buf, start
-
-
-def _read(a, offsets):
-    buf, start = _base(a)
-    return buf[start + np.asarray(offsets, np.int64)]
-
-
-def _write(a, offsets, values):
-    buf, start = _base(a)
-    offsets = start + np.asarray(offsets, np.int64)
-    assert len(np.unique(offsets)) == offsets.size, "two threads write one element"
-    buf[offsets] = values
-
-
-EMULATORS = {name[4:]: f for name, f in globals().items() if name.startswith("emu_")}
+EMULATORS = {name[4:]: f for mod in (globals(), vars(winograd_fused_emu))
+             for name, f in mod.items() if name.startswith("emu_")}
 
 
 class FakeKernel:
@@ -394,11 +268,10 @@ class FakeKernel:
 
 
 def _emulate_kernels(monkeypatch):
-    for mod, fam in ((_winograd, "winograd"), (_winograd_fused, "winograd_fused"),
-                     (_conv_gemm, "conv_gemm")):
-        if hasattr(mod, "_on_cpu"):
-            monkeypatch.setattr(mod, "_on_cpu", lambda xp: False)
+    for mod, fam in ((_winograd, "winograd"), (_conv_gemm, "conv_gemm")):
+        monkeypatch.setattr(mod, "_on_cpu", lambda xp: False)
         monkeypatch.setattr(mod, "_kernel", lambda expr, fam=fam: FakeKernel(fam, expr))
+    monkeypatch.setattr(_winograd_fused, "_kernel", FakeKernel)
 
 
 @pytest.fixture
@@ -422,7 +295,7 @@ def test_signatures_are_parsed():
     assert set(SIGS) == {
         "winograd_input_transform", "winograd_filter_transform", "winograd_output_transform",
         "winograd_grad_output_transform", "winograd_filter_grad_transform",
-        "winograd_fused_fprop", "im2col", "col2im"}
+        "winograd_fused_fprop", "winograd_fused_tc_fprop", "im2col", "col2im"}
     assert SIGS["im2col"][1][0] == ("T*", "x") and SIGS["im2col"][1][1] == ("long long", "sxn")
 
 
@@ -462,7 +335,9 @@ def test_gpu_path_on_emulated_kernels(emulated_gpu, rng, case, dtype):
     unfused = {"winograd_filter_transform", "winograd_input_transform",
                "winograd_output_transform", "winograd_grad_output_transform",
                "winograd_filter_grad_transform"}
-    fused = unfused - {"winograd_output_transform"} | {"winograd_fused_fprop"}
+    fused = unfused - {"winograd_output_transform"} | {
+        "winograd_fused_tc_fprop" if np.dtype(dtype) in _winograd_fused.TC_DTYPES else
+        "winograd_fused_fprop"}
     expect = {"winograd": fused if np.dtype(dtype) in _winograd_fused.DTYPES else unfused,
               "winograd_nonfused": unfused,
               "gemm": {"im2col", "col2im"} if r > 1 else set()}[algorithm]
@@ -509,24 +384,30 @@ def test_emulated_path_matches_the_cpu_path_in_float64(rng, monkeypatch):
     np.testing.assert_allclose(gpu, cpu, rtol=1e-15, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, _dtypes.bfloat16])
 @pytest.mark.parametrize("shape", [(2, 5, 6, 9, 7), (1, 17, 40, 6, 5), (4, 3, 2, 3, 2)])
-def test_fused_kernel_matches_the_unfused_launches(emulated_gpu, rng, shape):
-    """Same transforms in the same float32 precision, other summation order: the fused
-    forward and dgrad agree with the unfused ones to a few float32 roundings."""
+def test_fused_kernel_matches_the_unfused_launches(emulated_gpu, rng, shape, dtype):
+    """Same transforms, rounded to the data's dtype at the same places, float32 sums in
+    another order: the fused forward and dgrad agree with the unfused ones to a few
+    float32 roundings, plus one rounding of the result for 16-bit data (where the two
+    float32 sums straddle a rounding boundary)."""
     n, c, k, h, w = shape
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    wt = rng.standard_normal((k, c, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(k).astype(np.float32)
-    dy = rng.standard_normal((n, k, h, w)).astype(np.float32)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    dy = rng.standard_normal((n, k, h, w)).astype(dtype)
+    kernel = ("winograd_fused_fprop" if dtype == np.float32 else "winograd_fused_tc_fprop")
     for algorithm in ("winograd", "winograd_nonfused"):
         emulated_gpu.launches = []
         y = conv.conv2d(x, wt, b, padding="same", algorithm=algorithm)
         dx = conv.conv2d_dgrad(dy, wt, x.shape, padding="same", algorithm=algorithm)
-        assert ("winograd_fused_fprop" in emulated_gpu.launches) == (algorithm == "winograd")
+        assert (kernel in emulated_gpu.launches) == (algorithm == "winograd")
         if algorithm == "winograd":
             y_f, dx_f = y, dx
+    tol = 1e-6 if dtype == np.float32 else 2 * U16[np.dtype(dtype)]   # two unit roundoffs
     for fused, ref in ((y_f, y), (dx_f, dx)):
-        assert np.linalg.norm(fused - ref) <= 1e-6 * np.linalg.norm(ref)
+        fused, ref = fused.astype(np.float64), ref.astype(np.float64)
+        assert np.linalg.norm(fused - ref) <= tol * np.linalg.norm(ref)
 
 
 def test_filter_transform_launcher(emulated_gpu, rng):

@@ -300,9 +300,7 @@ def fprop(xp, x, u, bias, pads, p, q, out_dtype, trans_u=False, fused=True):
     k = u.shape[3] if trans_u else u.shape[2]
     tp, tq = tiles(p, q)
     if fused and not _on_cpu(xp) and _winograd_fused.applies(x.dtype, out_dtype, k):
-        u16 = u.reshape(16, *u.shape[2:])
-        ut = u16 if trans_u else u16.transpose(0, 2, 1)   # (16, C, K), K contiguous
-        return _winograd_fused.fprop(xp, x, xp.ascontiguousarray(ut), bias, pads, tp, tq, p, q)
+        return _winograd_fused.fprop(xp, x, u, trans_u, bias, pads, tp, tq, p, q)
     v = input_transform(xp, x, pads, tp, tq)
     m = batched_gemm(u.reshape(16, *u.shape[2:]), v, trans_a=trans_u)
     return output_transform(xp, m, bias, n, tp, tq, p, q, out_dtype)

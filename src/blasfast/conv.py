@@ -4,9 +4,9 @@ The algorithms, one API:
 
 * ``'winograd'``: Winograd F(2x2, 3x3) as 16 batched GEMMs between input, filter and output
   transforms (:mod:`blasfast._winograd`); 3x3 filters, stride 1, dilation 1. On the GPU
-  the forward and dgrad of float32 data run as one fused kernel
-  (:mod:`blasfast._winograd_fused`: input transform in shared memory feeding the GEMMs,
-  output transform in their epilogue).
+  the forward and dgrad run as one fused kernel (:mod:`blasfast._winograd_fused`: input
+  transform in shared memory feeding the GEMMs, output transform in their epilogue;
+  CUDA cores for float32, tensor cores for float16/bfloat16; float64 stays unfused).
 * ``'winograd_nonfused'``: the same algorithm as separate transform and GEMM launches on
   the GPU (cuDNN's ``WINOGRAD_NONFUSED``), kept as the reference for the fused kernel. On
   the CPU path both names run the same NumPy computation.
@@ -149,7 +149,7 @@ _SHARED_PARAMS = """
         Spacing between filter taps, >= 1. Default 1.
     algorithm : {'auto', 'winograd', 'winograd_nonfused', 'gemm', 'fft'}, optional
         ``'winograd'``: F(2x2, 3x3), needs 3x3 filters, stride 1 and dilation 1; on the
-        GPU the forward and dgrad of float32 data run fused in one kernel.
+        GPU the forward and dgrad (not float64) run fused in one kernel.
         ``'winograd_nonfused'``: the same, as separate transform and GEMM launches (the
         reference for the fused kernel; identical to ``'winograd'`` on the CPU path).
         ``'gemm'``: im2col + batched GEMM, any case. ``'auto'`` (default): {rule}.
@@ -179,8 +179,8 @@ _SHARED_NOTES = """
     precision. float16/bfloat16 data are accumulated in float32: the GEMM operands (the
     input, or for Winograd the transformed tiles and filters) are 16-bit, as the tensor
     cores take them, everything else is float32, and the result is rounded once to the
-    data's dtype. The CPU path rounds at exactly the same places (the fused float32 GPU
-    kernel differs from it only in the order of the sums over channels).
+    data's dtype. The CPU path rounds at exactly the same places (the fused GPU kernels
+    differ from it only in the order of the float32 sums over channels).
 
     Accuracy (elementwise, ``u`` the unit roundoff of the accumulation, ``CRS = C R S``):
     GEMM algorithm ``|err| <= gamma_{CRS+2} (|w| * |x| + |b|)`` (``*`` the convolution of
