@@ -148,3 +148,90 @@ def test_digits_mlp_mixed_precision_matches_float32_accuracy():
     assert accs[None] > 0.95
     assert abs(accs["float16"] - accs[None]) <= 0.003 + 1e-9
     assert abs(accs["bfloat16"] - accs[None]) <= 0.003 + 1e-9
+
+
+def _mp_run(model, x, y, mp, epochs, callbacks=None, opt=None):
+    opt = opt or SGD(0.1, momentum=0.9, nesterov=True)
+    model.fit(x, y, epochs=epochs, batch_size=8, optimizer=opt, shuffle=False,
+              progress=False, mixed_precision=mp, callbacks=callbacks)
+    return model
+
+
+def test_checkpoint_keeps_the_loss_scale_and_resumes_exactly(tmp_path, rng):
+    """Sequential.save writes the MixedPrecision state (policy, loss scale, counters) and
+    load restores it: 2 epochs straight == 1 epoch, save, load, 1 more epoch, bit for bit
+    (a fresh MixedPrecision would restart at the initial scale)."""
+    x, y = rng.random((48, 12), dtype=np.float32), rng.integers(0, 4, 48)
+    # 2^20 overflows at first (skips, backoff), growth_interval 4: the scale changes and
+    # good_steps is not 0 at the end of epoch 1 (6 steps per epoch)
+    kw = dict(init_scale=2.0 ** 20, growth_interval=4)
+    straight = _mp_run(mlp(5), x, y, MixedPrecision("float16", **kw), 2)
+    mp = MixedPrecision("float16", **kw)
+    first = _mp_run(mlp(5), x, y, mp, 1)
+    state = mp.state_dict()
+    assert state["skipped_steps"] > 0 and state["good_steps"] > 0
+    assert state["loss_scale"] not in (2.0 ** 20, 2.0 ** 15)
+    path = tmp_path / "ckpt.npz"
+    first.save(path)  # the mixed_precision of the last fit
+    loaded = Sequential.load(path)
+    assert loaded.mixed_precision is not mp and loaded.mixed_precision.state_dict() == state
+    _mp_run(loaded, x, y, loaded.mixed_precision, 1, opt=loaded.optimizer)
+    assert loaded.mixed_precision.state_dict() == straight.mixed_precision.state_dict()
+    for a, b in zip(loaded.params, straight.params):
+        assert np.array_equal(a, b)
+    # an explicit mixed_precision= wins; a float32 fit leaves none to save
+    other = MixedPrecision("bfloat16", growth_interval=7)
+    first.save(path, mixed_precision=other)
+    assert Sequential.load(path).mixed_precision.state_dict() == other.state_dict()
+    _mp_run(first, x, y, None, 1)
+    first.save(path)
+    assert Sequential.load(path).mixed_precision is None
+
+
+def test_model_checkpoint_callback_saves_the_mixed_precision_state(tmp_path, rng):
+    from blasfast.nn import ModelCheckpoint
+
+    x, y = rng.random((32, 12), dtype=np.float32), rng.integers(0, 4, 32)
+    mp = MixedPrecision("float16", init_scale=2.0 ** 22, growth_interval=2)
+    ckpt = ModelCheckpoint(tmp_path / "ep{epoch}.npz")
+    _mp_run(mlp(6), x, y, mp, 2, callbacks=[ckpt])
+    assert len(ckpt.saved) == 2
+    assert Sequential.load(ckpt.saved[-1]).mixed_precision.state_dict() == mp.state_dict()
+
+
+def test_mixed_precision_state_errors(tmp_path, rng):
+    import json
+
+    mp = MixedPrecision("float16")
+    with pytest.raises(ValueError, match="load_state_dict: state is for policy 'bfloat16'"):
+        mp.load_state_dict(MixedPrecision("bfloat16").state_dict())
+    good = mp.state_dict()
+    bad_states = [dict(good, loss_scale=0.0), dict(good, loss_scale=float("inf")),
+                  dict(good, good_steps=-1), dict(good, skipped_steps=1.5),
+                  dict(good, dynamic="yes"), dict(good, policy="float8"),
+                  dict(good, growth_interval=0), dict(good, backoff_factor=1.0)]
+    for bad in bad_states:
+        with pytest.raises(ValueError, match="from_state_dict: invalid state values"):
+            MixedPrecision.from_state_dict(bad)
+    with pytest.raises(ValueError, match="missing keys .'good_steps'."):
+        MixedPrecision.from_state_dict({k: v for k, v in good.items() if k != "good_steps"})
+    with pytest.raises(ValueError, match="unknown keys .'extra'."):
+        MixedPrecision.from_state_dict(dict(good, extra=1))
+    with pytest.raises(ValueError, match="must be a dict"):
+        MixedPrecision.from_state_dict([1, 2])
+    with pytest.raises(TypeError, match="Sequential.save: mixed_precision must be"):
+        mlp(0).save(tmp_path / "x.npz", mixed_precision="float16")
+    # corrupt or mismatched entries in a file: a clear error naming the file
+    path = tmp_path / "m.npz"
+    mlp(0).save(path, mixed_precision=mp)
+    assert Sequential.load(path).mixed_precision.state_dict() == good
+    for entry, what in [("{not json", "Expecting property name"),
+                        (json.dumps(dict(good, policy="float8")), "policy='float8'"),
+                        (json.dumps(dict(good, loss_scale=-2.0)), "loss_scale=-2.0"),
+                        (json.dumps({"policy": "float16"}), "missing keys")]:
+        data = dict(np.load(path))
+        data["mixed_precision"] = np.array(entry)
+        np.savez(path, **data)
+        with pytest.raises(ValueError, match=f"Sequential.load: .*m.npz: bad mixed-precision "
+                                             f"state .*{what}"):
+            Sequential.load(path)

@@ -1,5 +1,7 @@
 """Mixed-precision training: 16-bit forward/backward, FP32 master weights, loss scaling."""
 
+import math
+
 import numpy as np
 
 from .._backend import get_array_module
@@ -15,6 +17,39 @@ def _dtype(policy):
 
         return np.dtype(ml_dtypes.bfloat16)
     raise ValueError(f"MixedPrecision: policy must be 'float16' or 'bfloat16', got {policy!r}")
+
+
+_STATE_KEYS = ("policy", "loss_scale", "growth_factor", "backoff_factor", "growth_interval",
+               "dynamic", "good_steps", "skipped_steps")
+
+
+def _check_state(state, where):
+    """``state`` validated as a :meth:`MixedPrecision.state_dict`, else a ValueError."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{where}: state must be a dict, got {type(state).__name__}")
+    missing = [k for k in _STATE_KEYS if k not in state]
+    extra = sorted(set(state) - set(_STATE_KEYS))
+    if missing or extra:
+        raise ValueError(f"{where}: state has missing keys {missing} or unknown keys {extra}")
+
+    def real(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    ok = {"policy": state["policy"] in ("float16", "bfloat16"),
+          "loss_scale": real(state["loss_scale"]) and state["loss_scale"] > 0,
+          "growth_factor": real(state["growth_factor"]) and state["growth_factor"] >= 1,
+          "backoff_factor": real(state["backoff_factor"]) and 0 < state["backoff_factor"] < 1,
+          "growth_interval": count(state["growth_interval"]) and state["growth_interval"] >= 1,
+          "dynamic": isinstance(state["dynamic"], bool),
+          "good_steps": count(state["good_steps"]),
+          "skipped_steps": count(state["skipped_steps"])}
+    bad = [f"{k}={state[k]!r}" for k in _STATE_KEYS if not ok[k]]
+    if bad:
+        raise ValueError(f"{where}: invalid state values {', '.join(bad)}")
+    return state
 
 
 class MixedPrecision:
@@ -58,6 +93,11 @@ class MixedPrecision:
     skipped_steps, good_steps : int
         Steps skipped for non-finite gradients (in total), finite steps since the last
         change of scale.
+
+    All of it round-trips through :meth:`state_dict` / :meth:`from_state_dict`, and
+    through a checkpoint: :meth:`Sequential.save` writes the state of the last
+    :meth:`Sequential.fit`'s ``mixed_precision`` and :meth:`Sequential.load` restores it
+    as ``model.mixed_precision``.
 
     Raises
     ------
@@ -112,6 +152,72 @@ class MixedPrecision:
     def __repr__(self):
         return (f"MixedPrecision({self.policy!r}, loss_scale={self.loss_scale}, "
                 f"dynamic={self.dynamic})")
+
+    def state_dict(self):
+        """Return the JSON-able configuration and dynamic state.
+
+        :meth:`Sequential.save` writes it (``mixed_precision=``) so that training resumed
+        from a checkpoint continues with the same loss scale instead of restarting at the
+        initial one. Floats round-trip exactly through JSON.
+
+        Returns
+        -------
+        dict
+            ``policy``, ``loss_scale``, ``growth_factor``, ``backoff_factor``,
+            ``growth_interval``, ``dynamic``, ``good_steps``, ``skipped_steps``.
+
+        Examples
+        --------
+        >>> from blasfast.nn import MixedPrecision
+        >>> mp = MixedPrecision("float16", growth_interval=3)
+        >>> mp.loss_scale, mp.good_steps = 1024.0, 2
+        >>> MixedPrecision.from_state_dict(mp.state_dict()).state_dict() == mp.state_dict()
+        True
+        """
+        return {"policy": self.policy, "loss_scale": self.loss_scale,
+                "growth_factor": self.growth_factor, "backoff_factor": self.backoff_factor,
+                "growth_interval": self.growth_interval, "dynamic": self.dynamic,
+                "good_steps": self.good_steps, "skipped_steps": self.skipped_steps}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned, into this object.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state_dict`, for the same policy.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not such a dict (missing or unknown keys, values of the wrong
+            type or out of range) or is for another policy than ``self.policy``.
+        """
+        state = _check_state(state, "MixedPrecision.load_state_dict")
+        if state["policy"] != self.policy:
+            raise ValueError(f"MixedPrecision.load_state_dict: state is for policy "
+                             f"{state['policy']!r}, this object is {self.policy!r}")
+        self.loss_scale = float(state["loss_scale"])
+        self.growth_factor = float(state["growth_factor"])
+        self.backoff_factor = float(state["backoff_factor"])
+        self.growth_interval, self.dynamic = state["growth_interval"], state["dynamic"]
+        self.good_steps, self.skipped_steps = state["good_steps"], state["skipped_steps"]
+
+    @classmethod
+    def from_state_dict(cls, state):
+        """A new :class:`MixedPrecision` with the policy and state of ``state``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`load_state_dict`.
+        """
+        state = _check_state(state, "MixedPrecision.from_state_dict")
+        mp = cls(state["policy"], init_scale=state["loss_scale"],
+                 growth_factor=state["growth_factor"], backoff_factor=state["backoff_factor"],
+                 growth_interval=state["growth_interval"], dynamic=state["dynamic"])
+        mp.good_steps, mp.skipped_steps = state["good_steps"], state["skipped_steps"]
+        return mp
 
     def gradients(self, model, x, y, loss):
         """Forward and backward of ``model`` in mixed precision on one batch.

@@ -11,6 +11,7 @@ from .._backend import _cupy, get_array_module, gpu_available
 from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
+from .mixed_precision import MixedPrecision
 from .optimizers import optimizer_from_config
 
 __all__ = ["Sequential"]
@@ -37,6 +38,9 @@ class Sequential:
         :meth:`predict` are moved there, and outputs are returned there.
     optimizer : optimizer or None
         The optimizer of the last :meth:`fit` (or the one restored by :meth:`load`).
+    mixed_precision : MixedPrecision or None
+        The ``mixed_precision`` of the last :meth:`fit` (or the one restored by
+        :meth:`load`, with its loss scale).
     stop_training : bool
         Set by a callback to end :meth:`fit` after the current epoch.
 
@@ -66,6 +70,7 @@ class Sequential:
         self.layers = layers
         self.device = "cpu"
         self.optimizer = None
+        self.mixed_precision = None
         self.stop_training = False
 
     def __repr__(self):
@@ -275,8 +280,10 @@ class Sequential:
             (see :class:`DataParallel`); each process passes its own shard.
 
         Pruning masks attached by :func:`prune` multiply the gradients before and the
-        weights after every update, so pruned weights stay exactly zero. The optimizer is
-        kept as ``self.optimizer``, so :meth:`save` writes its state.
+        weights after every update, so pruned weights stay exactly zero. The optimizer and
+        the mixed-precision object are kept as ``self.optimizer`` and
+        ``self.mixed_precision``, so :meth:`save` (and :class:`ModelCheckpoint`) writes
+        their state; pass ``model.mixed_precision`` again to resume with its loss scale.
 
         Returns
         -------
@@ -306,7 +313,8 @@ class Sequential:
         if mixed_precision is not None:
             history.update(loss_scale=[], skipped_steps=[])
         callbacks = list(callbacks or [])
-        self.optimizer, self.stop_training = optimizer, False
+        self.optimizer, self.mixed_precision = optimizer, mixed_precision
+        self.stop_training = False
         for cb in callbacks:
             if hasattr(cb, "on_train_begin"):
                 cb.on_train_begin(self)
@@ -357,15 +365,23 @@ class Sequential:
         return [{"type": type(layer).__name__, "config": layer.config()}
                 for layer in self.layers]
 
-    def save(self, path, optimizer=None):
-        """Write the architecture, the parameters and the optimizer state to ``path`` (.npz).
+    def save(self, path, optimizer=None, mixed_precision=None):
+        """Write the architecture, the parameters and the training state to ``path`` (.npz).
 
         The file holds ``format`` and ``architecture`` (JSON strings), one array per
-        parameter, ``layer{i}.{name}``, pruning masks as ``layer{i}.mask.{name}``, and,
+        parameter, ``layer{i}.{name}``, pruning masks as ``layer{i}.mask.{name}``;
         when there is an optimizer (``optimizer``, else the one of the last :meth:`fit`),
         its config and step count as the JSON string ``optimizer`` and its state buffers
-        as ``optimizer.{i}.{slot}``; no pickles. The path is used as given (no ``.npz``
-        is appended). Arrays on the GPU are copied to the host.
+        as ``optimizer.{i}.{slot}``; and when there is a :class:`MixedPrecision`
+        (``mixed_precision``, else the one of the last :meth:`fit`), its
+        :meth:`~MixedPrecision.state_dict` (policy, loss scale, step counters) as the JSON
+        string ``mixed_precision``. No pickles. The path is used as given (no ``.npz`` is
+        appended). Arrays on the GPU are copied to the host.
+
+        Raises
+        ------
+        TypeError
+            If ``mixed_precision`` has no ``state_dict``.
         """
         arrays = {"format": np.array(_FORMAT),
                   "architecture": np.array(json.dumps(self.architecture()))}
@@ -384,6 +400,12 @@ class Sequential:
             cfg, state = optimizer.state_dict()
             arrays["optimizer"] = np.array(json.dumps(cfg))
             arrays.update({f"optimizer.{k}": v for k, v in state.items()})
+        mp = mixed_precision if mixed_precision is not None else self.mixed_precision
+        if mp is not None:
+            if not hasattr(mp, "state_dict"):
+                raise TypeError(f"Sequential.save: mixed_precision must be a MixedPrecision, "
+                                f"got {mp!r}")
+            arrays["mixed_precision"] = np.array(json.dumps(mp.state_dict()))
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
@@ -392,8 +414,10 @@ class Sequential:
         """Rebuild a model saved by :meth:`save`, on the CPU; the parameters round-trip exactly.
 
         The optimizer, when the file has one, is rebuilt with its state (step count,
-        moment buffers, schedule) as ``model.optimizer``, so that ``model.fit(...,
-        optimizer=model.optimizer)`` continues exactly where training stopped.
+        moment buffers, schedule) as ``model.optimizer``, and the mixed-precision state
+        (policy, loss scale, step counters) as ``model.mixed_precision``, so that
+        ``model.fit(..., optimizer=model.optimizer, mixed_precision=model.mixed_precision)``
+        continues exactly where training stopped.
 
         Raises
         ------
@@ -401,8 +425,9 @@ class Sequential:
             If ``path`` does not exist.
         ValueError
             If the file is not a readable ``.npz`` (corrupt or truncated), is not a blasfast
-            model, names an unknown layer, or a parameter is missing, extra, or has the
-            wrong shape or dtype. The message names the file and what is wrong.
+            model, names an unknown layer, a parameter is missing, extra, or has the
+            wrong shape or dtype, or the optimizer or mixed-precision state is malformed.
+            The message names the file and what is wrong.
         """
         data = _read_npz(path)
         where = f"Sequential.load: {path}"
@@ -454,6 +479,12 @@ class Sequential:
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise ValueError(f"{where}: bad optimizer state ({e})") from None
             model.optimizer = opt
+        if "mixed_precision" in data:
+            try:
+                state = json.loads(str(data.pop("mixed_precision")))
+                model.mixed_precision = MixedPrecision.from_state_dict(state)
+            except ValueError as e:  # json.JSONDecodeError is a ValueError
+                raise ValueError(f"{where}: bad mixed-precision state ({e})") from None
         if data:
             raise ValueError(f"{where}: unexpected entries {sorted(data)}")
         return model
