@@ -19,6 +19,8 @@ written once) is above the ridge point, the HBM bandwidth times the intensity be
 
 import contextlib
 import functools
+import json
+import os
 import sys
 
 import numpy as np
@@ -242,4 +244,19 @@ def record(benchmark, *, ms, flops, nbytes, peak=None, bandwidth_gbs=H200_BANDWI
     if rel_error is not None:
         info["rel_error"] = rel_error
     info.update(extra)
+    _append_case(benchmark, info)
     return info
+
+
+def _append_case(benchmark, info):
+    """One JSON line per recorded case to ``$BLASFAST_BENCH_JSONL`` when it is set
+    (``python -m blasfast.gpu_check`` sets it), so that a run cut off before
+    pytest-benchmark writes its JSON still leaves every finished case on disk."""
+    path = os.environ.get("BLASFAST_BENCH_JSONL")
+    if not path:
+        return
+    line = json.dumps({"test": getattr(benchmark, "fullname", None),
+                       "group": getattr(benchmark, "group", None), "extra_info": info},
+                      default=str)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")

@@ -1,25 +1,34 @@
-"""Run everything that needs a GPU in one go and write the results into a folder.
+"""Run everything that needs a GPU in one go, within a time budget, into a folder.
 
 Usage, from the source tree on a machine where nothing can be installed::
 
-    PYTHONPATH=src python -m blasfast.gpu_check OUTDIR [--mnist DIR] [--steps tests,bench,train]
-        [--bench bench/bench_gemm.py ...] [--quick]
+    PYTHONPATH=src python -m blasfast.gpu_check OUTDIR [--budget 540] [--mnist DIR]
+        [--steps tests,train,bench] [--bench-select headline|all] [--bench FILE ...]
 
-Steps (each in a subprocess, each with a time limit, all logged):
+Built for a GPU lent for a few minutes: the whole run fits ``--budget`` seconds (default
+540, under a 10-minute command limit), the steps run in order of what a first run must
+learn -- are the kernels right, does the main job train, how fast are they -- and every
+step leaves what it found on disk even when it is cut off.
 
 1. ``env.json``: GPU name, compute capability, driver and CUDA runtime versions, CuPy,
-   NumPy, Python versions, the git commit, the date;
-2. the GPU tests: ``pytest -m gpu tests`` -> ``gpu-tests.log``, ``gpu-tests.xml``;
-3. the benchmarks: ``pytest bench --benchmark-only --benchmark-json`` -> ``bench.json``
-   (with ``env`` merged in) and ``bench.log``, then ``bench/report.py`` -> ``bench.md`` and
-   one PNG plot per precision;
-4. the main job on the GPU: ``blasfast train --device gpu --mnist DIR`` (the digits data
-   when no MNIST folder is found) -> ``train-gpu.log``;
-5. ``summary.json``: exit code and wall time of every step.
+   NumPy, Python versions, the git commit, the date.
+2. The GPU tests (``pytest -m gpu -v``), one subprocess per family of test files
+   (:data:`TEST_GROUP_ORDER`: backend and kernels, GEMM, convolution, FFT, nn, solvers, the
+   rest), so that a kernel that hangs costs its own family, not the others' results:
+   ``tests-<group>.log`` (a line per test as it finishes) and ``tests-<group>.xml``.
+3. The main job on the GPU: ``blasfast train --device gpu --mnist DIR`` (the digits data
+   when no MNIST folder is found) -> ``train-gpu.log``.
+4. The benchmarks: ``--bench-select headline`` (default) runs the cases that
+   :data:`HEADLINE_BENCH` names -- one or a few per issue target, each with its vendor
+   baseline -- and ``all`` every case of ``--bench`` (default: ``bench``). Results go to
+   ``bench.json`` (pytest-benchmark, ``blasfast_env`` added) and, one JSON line per case
+   as it finishes, ``bench-cases.jsonl``; ``bench/report.py`` turns ``bench.json`` into
+   ``bench.md`` and PNG plots.
+5. ``summary.json``: per step the exit code, wall time, log, and for the tests the
+   passed/failed/skipped counts.
 
-Exit code 0 only when every step passed. Each step has its own time limit (tests 240 s,
-benchmarks 300 s, training 120 s) so that the whole run stays under 10 minutes on an H200;
-``--steps`` and ``--bench`` split a run into several shorter ones.
+A step past its share of the budget gets SIGINT (pytest then stops, prints its summary and
+writes its JSON/XML), and SIGKILL 15 s later. Exit code 0 only when every step passed.
 """
 
 import argparse
@@ -27,11 +36,48 @@ import datetime
 import json
 import os
 import pathlib
+import re
+import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+#: Test families, in the order they run: ``tests/test_<group>[_*].py``; files of other
+#: groups run last, together.
+TEST_GROUP_ORDER = ("backend", "kernels", "gemm", "conv", "fft", "nn", "solvers")
+
+#: The first-run benchmark selection: regular expressions over pytest node ids
+#: (``bench/bench_x.py::test_y[params]``, searched). Each issue's headline targets with
+#: every implementation of the case (blasfast and its vendor baselines), so that one short
+#: run answers "faster than the vendor where we claim to be?". ``tests/test_gpu_check.py``
+#: checks that every pattern still selects something.
+HEADLINE_BENCH = (
+    # batched GEMM: tiny/small/medium squares per precision, VGG Winograd and FEM shapes,
+    # variable sizes
+    r"test_batched_gemm_square\[float(64|32)-(4x4x4|32x32x32|128x128x128)-",
+    r"test_batched_gemm_square\[(float16|bfloat16)-float32-(16x16x16|64x64x64|256x256x256)-",
+    r"test_batched_gemm_square\[float32-tf32-64x64x64-",
+    r"test_batched_gemm_vgg16_winograd\[(float16-)?float32-12544x64x64-",
+    r"test_batched_gemm_fem\[",
+    r"test_gemm_vbatched\[float64-",
+    # Winograd convolution: the batch-64 forward targets, one dgrad/wgrad layer
+    r"test_vgg16_forward\[C(256-56x56|512-28x28)-64-",
+    r"test_vgg16_backward\[C256-56x56-",
+    # split-FP16 FFT and FFT convolution
+    r"test_fft\[fft-complex64-n=4096-",
+    r"test_fft\[fft2-complex64-n=1024-",
+    r"test_fftconvolve\[k15-",
+    # mixed-precision solver: dense, and many small systems
+    r"test_solve_dense\[(4096|16384)-100\.0\]",
+    r"test_solve_stacked_small\[(3-1000000|16-100000)\]",
+)
+
+_CAPS = {"tests": 240, "train": 90, "bench": 360}   # seconds, before the budget's cut
+_MIN_SHARE = 20      # seconds kept for every later step or test family
+_GRACE = 15          # seconds between SIGINT and SIGKILL
 
 
 def _git_commit():
@@ -52,20 +98,79 @@ def environment():
     return env
 
 
-def _run(name, cmd, outdir, timeout, summary):
-    print(f"== {name}: {' '.join(cmd)}", flush=True)
+def test_groups(tests_dir):
+    """``[(group, [files])]`` in :data:`TEST_GROUP_ORDER`, the unmatched files last."""
+    files = sorted(p.relative_to(ROOT).as_posix()
+                   for p in pathlib.Path(tests_dir).glob("test_*.py"))
+    groups = {g: [] for g in TEST_GROUP_ORDER}
+    rest = []
+    for f in files:
+        head = pathlib.PurePosixPath(f).stem[len("test_"):].split("_")[0]
+        (groups[head] if head in groups else rest).append(f)
+    out = [(g, fs) for g, fs in groups.items() if fs]
+    return out + ([("other", rest)] if rest else [])
+
+
+def select_headline(node_ids, patterns=HEADLINE_BENCH):
+    """The node ids that any of ``patterns`` finds (``re.search``): those of the first
+    pattern first (GEMM, which everything else stands on), each pattern's in the given
+    order, none twice."""
+    chosen = {}
+    for p in patterns:
+        r = re.compile(p)
+        chosen.update((n, None) for n in node_ids if n not in chosen and r.search(n))
+    return list(chosen)
+
+
+def _collect(files, py):
+    res = subprocess.run([py, "-m", "pytest", *files, "--collect-only", "-q"], cwd=ROOT,
+                         capture_output=True, text=True, env=_env(), timeout=120)
+    return [ln.strip() for ln in res.stdout.splitlines() if "::" in ln]
+
+
+def _env(**extra):
+    return dict(os.environ, PYTHONUNBUFFERED="1", **extra,
+                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                         os.environ.get("PYTHONPATH")])))
+
+
+class Budget:
+    """Seconds left of the run, and the share a step may take of them."""
+
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return self.end - time.monotonic()
+
+    def share(self, cap, later=0):
+        """At most ``cap`` seconds, keeping :data:`_MIN_SHARE` for each of ``later`` steps."""
+        return max(0.0, min(cap, self.left() - _MIN_SHARE * later))
+
+
+def _run(name, cmd, outdir, timeout, summary, env=None):
+    """Run ``cmd`` with its output in ``outdir/name.log``; SIGINT at ``timeout``."""
+    print(f"== {name} (limit {timeout:.0f} s): {' '.join(map(str, cmd))}", flush=True)
     log = outdir / f"{name}.log"
-    envvars = dict(os.environ, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"),
-                                                            os.environ.get("PYTHONPATH")])))
     t0 = time.perf_counter()
-    with open(log, "w") as f:
-        try:
-            rc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                env=envvars, timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            rc = 124
-            f.write(f"\n[gpu_check] {name} stopped after {timeout} s\n")
+    if timeout < 1:
+        rc = 124
+        log.write_text(f"[gpu_check] {name} not run: the time budget is spent\n")
+    else:
+        with open(log, "w") as f:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                    env=env or _env(), start_new_session=True)
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(timeout=_GRACE)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                rc = 124
+                f.write(f"\n[gpu_check] {name} stopped after {timeout:.0f} s\n")
     dt = time.perf_counter() - t0
     summary[name] = {"returncode": rc, "seconds": round(dt, 1), "log": log.name}
     tail = log.read_text(errors="replace").strip().splitlines()[-3:]
@@ -73,22 +178,73 @@ def _run(name, cmd, outdir, timeout, summary):
     return rc
 
 
+def junit_counts(path):
+    """``{'tests', 'failures', 'errors', 'skipped'}`` summed over a JUnit XML file's
+    test suites; None when the file is missing or unreadable."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    return {k: sum(int(s.get(k, 0)) for s in suites)
+            for k in ("tests", "failures", "errors", "skipped")}
+
+
+def _tests(out, budget, summary, py, later):
+    groups = test_groups(ROOT / "tests")
+    stop = time.monotonic() + budget.share(_CAPS["tests"], later)
+    for i, (group, files) in enumerate(groups):
+        left = stop - time.monotonic() - _MIN_SHARE * (len(groups) - i - 1)
+        xml = out / f"tests-{group}.xml"
+        rc = _run(f"tests-{group}", [py, "-m", "pytest", "-m", "gpu", *files, "-v", "-rs", "--durations=10",
+                                     "-p", "no:cacheprovider", f"--junitxml={xml}"],
+                  out, max(0.0, left), summary)
+        if rc == 5:  # pytest: no tests collected (a family without GPU tests)
+            summary[f"tests-{group}"]["returncode"] = 0
+        summary[f"tests-{group}"]["counts"] = junit_counts(xml)
+
+
+def _bench(out, budget, summary, py, args, env_info):
+    files = args.bench
+    bench_json, cases_jsonl = out / "bench.json", out / "bench-cases.jsonl"
+    if args.bench_select == "headline":
+        ids = select_headline(_collect(files, py))
+        (out / "bench-selected.txt").write_text("\n".join(ids) + "\n")
+        print(f"   {len(ids)} headline benchmark cases", flush=True)
+        files = ids or files
+    cmd = [py, "-m", "pytest", *files, "--benchmark-only", "-v", "-rs",
+           "-p", "no:cacheprovider", f"--benchmark-json={bench_json}"]
+    _run("bench", cmd, out, budget.share(_CAPS["bench"], 0), summary,
+         env=_env(BLASFAST_BENCH_JSONL=str(cases_jsonl)))
+    if bench_json.exists():
+        data = json.loads(bench_json.read_text())
+        data["blasfast_env"] = env_info
+        bench_json.write_text(json.dumps(data, indent=1, default=str))
+        _run("report", [py, str(ROOT / "bench" / "report.py"), str(bench_json), "--out",
+                        str(out)], out, 60, summary)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m blasfast.gpu_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("outdir", type=pathlib.Path, help="folder for logs and JSON results")
+    p.add_argument("--budget", type=float, default=540.0,
+                   help="seconds for the whole run (default 540)")
     p.add_argument("--mnist", type=pathlib.Path, default=ROOT.parent / "shared/data/mnist",
                    help="folder with the four MNIST IDX files (default: ../shared/data/mnist)")
-    p.add_argument("--steps", default="tests,bench,train",
-                   help="comma-separated subset of tests,bench,train (default: all)")
+    p.add_argument("--steps", default="tests,train,bench",
+                   help="comma-separated subset of tests,train,bench, run in that order "
+                        "(default: all)")
     p.add_argument("--bench", nargs="+", default=["bench"],
                    help="benchmark files or folders (default: bench)")
-    p.add_argument("--quick", action="store_true", help="fewer benchmark rounds")
+    p.add_argument("--bench-select", choices=("headline", "all"), default="headline",
+                   help="the headline cases (default) or every case of --bench")
     args = p.parse_args(argv)
-    steps = set(args.steps.split(","))
-    unknown = steps - {"tests", "bench", "train"}
+    steps = [s for s in args.steps.split(",") if s]
+    unknown = set(steps) - set(_CAPS)
     if unknown:
         p.error(f"unknown steps {sorted(unknown)}")
+    budget = Budget(args.budget)
     out = args.outdir
     out.mkdir(parents=True, exist_ok=True)
 
@@ -97,27 +253,18 @@ def main(argv=None):
     print(json.dumps(env, indent=2, default=str), flush=True)
     summary = {}
     py = sys.executable
-    if "tests" in steps:
-        _run("gpu-tests", [py, "-m", "pytest", "-m", "gpu", "tests", "-q", "-rs", "--maxfail=100",
-                           f"--junitxml={out / 'gpu-tests.xml'}"], out, 240, summary)
-    if "bench" in steps:
-        bench_json = out / "bench.json"
-        bench_cmd = [py, "-m", "pytest", *args.bench, "--benchmark-only", "-q",
-                     f"--benchmark-json={bench_json}"]
-        if args.quick:
-            bench_cmd += ["--benchmark-max-time=0.2"]
-        _run("bench", bench_cmd, out, 300, summary)
-        if bench_json.exists():
-            data = json.loads(bench_json.read_text())
-            data["blasfast_env"] = env
-            bench_json.write_text(json.dumps(data, indent=1, default=str))
-            _run("report", [py, str(ROOT / "bench" / "report.py"), str(bench_json), "--out",
-                            str(out)], out, 60, summary)
-    if "train" in steps:
-        train = [py, "-m", "blasfast.cli", "train", "--device", "gpu", "--no-progress"]
-        if (args.mnist / "train-images-idx3-ubyte.gz").exists():
-            train += ["--mnist", str(args.mnist)]
-        _run("train-gpu", train, out, 120, summary)
+    order = [s for s in ("tests", "train", "bench") if s in steps]
+    for i, step in enumerate(order):
+        later = len(order) - i - 1
+        if step == "tests":
+            _tests(out, budget, summary, py, later)
+        elif step == "train":
+            train = [py, "-m", "blasfast.cli", "train", "--device", "gpu", "--no-progress"]
+            if (args.mnist / "train-images-idx3-ubyte.gz").exists():
+                train += ["--mnist", str(args.mnist)]
+            _run("train-gpu", train, out, budget.share(_CAPS["train"], later), summary)
+        else:
+            _bench(out, budget, summary, py, args, env)
     (out / "summary.json").write_text(json.dumps({"env": env, "steps": summary}, indent=2,
                                                  default=str))
     failed = [k for k, v in summary.items() if v["returncode"] != 0]
