@@ -107,8 +107,9 @@ def _parser():
     t.add_argument("--weight-decay", type=float, help="L2 weight decay")
     t.add_argument("--optimizer", choices=tuple(_OPTIMIZER_LR), default="sgd",
                    help="sgd (default), adagrad, rmsprop, adam or adamw")
-    t.add_argument("--schedule", choices=("none", "step", "cosine"), default="none",
-                   help="learning-rate schedule over the run (default none)")
+    t.add_argument("--schedule", choices=("none", "step", "cosine"), default=None,
+                   help="learning-rate schedule over the run (default: cosine for "
+                        "--model cnn, none for the MLP)")
     t.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default=None,
                    help="mixed-precision training with this 16-bit type (default off)")
     t.add_argument("--hidden", type=_positive_int, nargs="+", metavar="UNITS",
@@ -172,6 +173,7 @@ def _train(args):
     for key in cfg:
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
+    schedule = cfg.pop("schedule", args.schedule or "none")
     if not 0 <= cfg["momentum"] < 1 or cfg["weight_decay"] < 0:
         print("blasfast train: need 0 <= --momentum < 1 and --weight-decay >= 0",
               file=sys.stderr)
@@ -211,9 +213,9 @@ def _train(args):
     lr = cfg["lr"] if args.lr is not None or args.optimizer == "sgd" else \
         _OPTIMIZER_LR[args.optimizer]
     steps = cfg["epochs"] * -(-len(y_train) // cfg["batch_size"])
-    if args.schedule == "step":
+    if schedule == "step":
         lr = nn.StepLR(lr, step_size=max(1, -(-steps // 3)), gamma=0.3)
-    elif args.schedule == "cosine":
+    elif schedule == "cosine":
         lr = nn.CosineLR(lr, total_steps=steps)
     wd = cfg["weight_decay"]
     opt = {"sgd": lambda: nn.SGD(lr, momentum=cfg["momentum"], weight_decay=wd,

@@ -196,8 +196,9 @@ def _tests(out, budget, summary, py, later):
     for i, (group, files) in enumerate(groups):
         left = stop - time.monotonic() - _MIN_SHARE * (len(groups) - i - 1)
         xml = out / f"tests-{group}.xml"
-        rc = _run(f"tests-{group}", [py, "-m", "pytest", "-m", "gpu", *files, "-v", "-rs", "--durations=10",
-                                     "-p", "no:cacheprovider", f"--junitxml={xml}"],
+        rc = _run(f"tests-{group}", [py, "-m", "pytest", "-m", "gpu", *files, "-v", "-rs",
+                                     "--durations=10", "-p", "no:cacheprovider",
+                                     f"--junitxml={xml}"],
                   out, max(0.0, left), summary)
         if rc == 5:  # pytest: no tests collected (a family without GPU tests)
             summary[f"tests-{group}"]["returncode"] = 0
