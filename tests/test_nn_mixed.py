@@ -235,3 +235,67 @@ def test_mixed_precision_state_errors(tmp_path, rng):
         with pytest.raises(ValueError, match=f"Sequential.load: .*m.npz: bad mixed-precision "
                                              f"state .*{what}"):
             Sequential.load(path)
+
+
+@pytest.mark.parametrize("policy,u", [("float16", U16), ("bfloat16", UBF)])
+def test_predict_in_mixed_precision_is_the_16_bit_forward(policy, u, rng):
+    """predict(mixed_precision=) computes as training does: operands rounded to 16 bits,
+    float32 accumulation, the output rounded to 16 bits once. Against a float64 product of
+    the rounded operands the only differences are the float32 sums (K u32) and that last
+    rounding (u): normwise <= u + K u32."""
+    k = 40
+    layer = Dense(k, 7, rng=rng)
+    layer.b[...] = rng.standard_normal(7).astype(np.float32)
+    model = Sequential([layer])
+    x = rng.standard_normal((33, k)).astype(np.float32)
+    mp = MixedPrecision(policy)
+    dt = mp.compute_dtype
+    ref = (x.astype(dt).astype(np.float64) @ layer.W.astype(dt).astype(np.float64)
+           + layer.b.astype(np.float64))
+    out = model.predict(x, mixed_precision=mp, batch_size=10)   # 4 batches
+    assert out.dtype == np.float32 and out.shape == (33, 7)
+    assert np.array_equal(out.astype(dt).astype(np.float32), out)   # 16-bit values
+    assert rel(out, ref) <= u + k * 2.0 ** -24
+    assert rel(out, ref) > 0                        # really rounded, unlike float32:
+    assert rel(model.predict(x), ref) > rel(out, ref) / 50
+    # a policy string does the same; the layer computes in float32 again afterwards
+    assert np.array_equal(model.predict(x, mixed_precision=policy), out)
+    assert layer._compute_dtype is None and model.predict(x).dtype == np.float32
+
+
+def test_evaluate_in_mixed_precision_and_policy_strings(rng):
+    xtr, ytr, xte, yte = load_digits_split(test_size=0.25, seed=0)
+    r = np.random.default_rng(3)
+    model = Sequential([Dense(64, 32, rng=r), ReLU(), Dense(32, 10, rng=r)])
+    model.fit(xtr, ytr, epochs=5, batch_size=32, seed=0, progress=False,
+              optimizer=SGD(0.05, momentum=0.9), mixed_precision="float16")
+    assert isinstance(model.mixed_precision, MixedPrecision)
+    assert model.mixed_precision.policy == "float16"
+    loss32, acc32 = model.evaluate(xte, yte)
+    loss16, acc16 = model.evaluate(xte, yte, mixed_precision=model.mixed_precision)
+    assert acc32 > 0.9 and abs(acc16 - acc32) <= 2 / len(yte) + 1e-12   # a test image
+    assert loss16 != loss32 and abs(loss16 - loss32) <= 0.05 * loss32
+
+
+def test_autocast_restores_the_layers_after_an_error(rng):
+    model = mlp(1)
+    mp = MixedPrecision("bfloat16")
+    with pytest.raises(RuntimeError, match="inside"):
+        with mp.autocast(model):
+            assert all(layer._compute_dtype == mp.compute_dtype for layer in model.layers)
+            raise RuntimeError("inside")
+    assert all(layer._compute_dtype is None for layer in model.layers)
+
+
+def test_mixed_precision_argument_errors(rng):
+    model = mlp(2)
+    x, y = rng.random((6, 12), dtype=np.float32), rng.integers(0, 4, 6)
+    for call in (lambda mp: model.predict(x, mixed_precision=mp),
+                 lambda mp: model.evaluate(x, y, mixed_precision=mp),
+                 lambda mp: model.fit(x, y, epochs=1, batch_size=3, optimizer=SGD(0.1),
+                                      progress=False, mixed_precision=mp)):
+        with pytest.raises(TypeError, match="mixed_precision must be a MixedPrecision"):
+            call(np.float16)
+        with pytest.raises(ValueError, match="policy must be 'float16' or 'bfloat16'"):
+            call("float8")
+    assert model.optimizer is None   # the failed fit changed nothing

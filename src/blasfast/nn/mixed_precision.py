@@ -1,5 +1,6 @@
 """Mixed-precision training: 16-bit forward/backward, FP32 master weights, loss scaling."""
 
+import contextlib
 import math
 
 import numpy as np
@@ -107,7 +108,8 @@ class MixedPrecision:
     Notes
     -----
     Evaluation (:meth:`Sequential.evaluate`, :meth:`Sequential.predict`) runs in the
-    master precision. Updates smaller than :math:`2^{-11}` of a weight would vanish in a
+    master precision unless given ``mixed_precision=``, which runs the forward pass in
+    16 bits as training does (the inference a tensor-core deployment gets). Updates smaller than :math:`2^{-11}` of a weight would vanish in a
     float16 weight, which is why the update is applied to float32 masters; gradients below
     the smallest float16 subnormal (:math:`2^{-24} \approx 6\cdot10^{-8}`) flush to zero
     without loss scaling. One device-to-host sync per step reads the finiteness check.
@@ -219,6 +221,26 @@ class MixedPrecision:
         mp.good_steps, mp.skipped_steps = state["good_steps"], state["skipped_steps"]
         return mp
 
+    @contextlib.contextmanager
+    def autocast(self, model):
+        """Within the ``with`` block, ``model``'s Dense and Conv2D layers compute in the
+        policy's 16-bit type (16-bit copies of weights and inputs, float32 accumulation,
+        16-bit outputs), as in training; the layers compute in their own dtype again on
+        exit, also after an exception. :meth:`Sequential.predict` and
+        :meth:`Sequential.evaluate` use it for ``mixed_precision=``.
+
+        Parameters
+        ----------
+        model : Sequential
+        """
+        for layer in model.layers:
+            layer._compute_dtype = self.compute_dtype
+        try:
+            yield model
+        finally:
+            for layer in model.layers:
+                layer._compute_dtype = None
+
     def gradients(self, model, x, y, loss):
         """Forward and backward of ``model`` in mixed precision on one batch.
 
@@ -242,21 +264,15 @@ class MixedPrecision:
         finite : bool
             Whether every gradient is finite.
         """
-        for layer in model.layers:
-            layer._compute_dtype = self.compute_dtype
-        try:
-            # overflow to Inf in a 16-bit cast is expected here: it is what the finiteness
-            # check below detects (NumPy would warn for each cast)
-            with np.errstate(over="ignore", invalid="ignore"):
-                out = model._forward(x, True)
-                out = out.astype(np.float32)
-                value = loss.forward(out, y)
-                g = loss.backward()
-                g *= g.dtype.type(self.loss_scale)
-                model._backward(g)
-        finally:
-            for layer in model.layers:
-                layer._compute_dtype = None
+        # overflow to Inf in a 16-bit cast is expected here: it is what the finiteness
+        # check below detects (NumPy would warn for each cast)
+        with self.autocast(model), np.errstate(over="ignore", invalid="ignore"):
+            out = model._forward(x, True)
+            out = out.astype(np.float32)
+            value = loss.forward(out, y)
+            g = loss.backward()
+            g *= g.dtype.type(self.loss_scale)
+            model._backward(g)
         grads = []
         finite = True
         inv = np.float32(1.0 / self.loss_scale)

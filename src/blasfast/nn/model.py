@@ -140,7 +140,15 @@ class Sequential:
         for i in range(len(self.layers) - 1, -1, -1):
             grad = self.layers[i].backward(grad, need_input_grad=i > 0)
 
-    def predict(self, x, *, batch_size=1024):
+    def _inference(self, x, mixed_precision):
+        """Forward pass for predict/evaluate: in the master precision, or in 16 bits under
+        ``mixed_precision`` (logits returned as float32)."""
+        if mixed_precision is None:
+            return self._forward(x, False)
+        with mixed_precision.autocast(self), np.errstate(over="ignore", invalid="ignore"):
+            return self._forward(x, False).astype(np.float32)
+
+    def predict(self, x, *, batch_size=1024, mixed_precision=None):
         """Return the network's outputs (logits) for ``x``.
 
         Parameters
@@ -148,18 +156,31 @@ class Sequential:
         x : (N, F) array
         batch_size : int
             Rows per forward pass (bounds memory).
+        mixed_precision : MixedPrecision, 'float16' or 'bfloat16', optional
+            Run the forward pass in its 16-bit type, as training did (16-bit weights
+            copies and activations, float32 accumulation): the inference a tensor-core
+            deployment gets. Default: the model's own dtype (float32 master weights).
 
         Returns
         -------
-        (N, C) array on the model's device; ``argmax(axis=1)`` gives the classes.
+        (N, C) array on the model's device (float32 under ``mixed_precision``);
+        ``argmax(axis=1)`` gives the classes.
+
+        Raises
+        ------
+        TypeError
+            If ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
+        ValueError
+            For an unknown policy string.
         """
         x = self._input(x, "predict")
+        mixed_precision = _check_mp(mixed_precision, "predict")
         xp = self._xp()
-        outs = [self._forward(x[i:i + batch_size], False)
+        outs = [self._inference(x[i:i + batch_size], mixed_precision)
                 for i in range(0, x.shape[0], batch_size)]
-        return xp.concatenate(outs) if outs else self._forward(x, False)
+        return xp.concatenate(outs) if outs else self._inference(x, mixed_precision)
 
-    def evaluate(self, x, y, *, loss=None, batch_size=1024):
+    def evaluate(self, x, y, *, loss=None, batch_size=1024, mixed_precision=None):
         """Return ``(mean loss, accuracy)`` on ``(x, y)`` as Python floats.
 
         Parameters
@@ -170,19 +191,24 @@ class Sequential:
             Default :class:`SoftmaxCrossEntropy`.
         batch_size : int
             Rows per forward pass.
+        mixed_precision : MixedPrecision, 'float16' or 'bfloat16', optional
+            Evaluate with the 16-bit forward pass (see :meth:`predict`); the loss is
+            computed in float32 from the logits.
 
         Raises
         ------
         ValueError
             On shape mismatch, an empty set or labels out of range.
+        TypeError
+            If ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
         """
         x, y = self._check_xy(x, y, "evaluate")
+        mixed_precision = _check_mp(mixed_precision, "evaluate")
         loss = loss or SoftmaxCrossEntropy()
-        xp = self._xp()
         total, correct = 0.0, 0
         for i in range(0, x.shape[0], batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            out = self._forward(xb, False)
+            out = self._inference(xb, mixed_precision)
             total = total + loss.forward(out, yb) * xb.shape[0]
             correct = correct + (out.argmax(axis=1) == yb).sum()
         n = x.shape[0]
@@ -272,9 +298,10 @@ class Sequential:
             ``on_train_begin(model)`` / ``on_train_end(model)``), e.g.
             :class:`EarlyStopping`, :class:`ModelCheckpoint`. A callback may set
             ``model.stop_training = True`` to end training after the epoch.
-        mixed_precision : MixedPrecision, optional
+        mixed_precision : MixedPrecision, 'float16' or 'bfloat16', optional
             Train with 16-bit weight/activation copies, FP32 master weights and dynamic
-            loss scaling (see :class:`MixedPrecision`).
+            loss scaling (see :class:`MixedPrecision`; a policy string makes one with the
+            default scaling, kept as ``self.mixed_precision``).
         distributed : DataParallel, optional
             Average the gradients over processes before every update
             (see :class:`DataParallel`); each process passes its own shard.
@@ -296,12 +323,16 @@ class Sequential:
         Raises
         ------
         ValueError
-            For bad shapes, labels out of range, or non-positive ``epochs``/``batch_size``.
+            For bad shapes, labels out of range, or non-positive ``epochs``/``batch_size``,
+            or an unknown mixed-precision policy.
+        TypeError
+            If ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
         """
         if int(epochs) < 1 or int(batch_size) < 1:
             raise ValueError(f"Sequential.fit: epochs and batch_size must be >= 1, got "
                              f"{epochs} and {batch_size}")
         x, y = self._check_xy(x, y, "fit")
+        mixed_precision = _check_mp(mixed_precision, "fit")
         loss = loss or SoftmaxCrossEntropy()
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         xp, n = self._xp(), x.shape[0]
@@ -488,6 +519,17 @@ class Sequential:
         if data:
             raise ValueError(f"{where}: unexpected entries {sorted(data)}")
         return model
+
+
+def _check_mp(mixed_precision, name):
+    """``mixed_precision`` as a :class:`MixedPrecision` (a policy string makes a new one),
+    or None."""
+    if mixed_precision is None or isinstance(mixed_precision, MixedPrecision):
+        return mixed_precision
+    if isinstance(mixed_precision, str):
+        return MixedPrecision(mixed_precision)
+    raise TypeError(f"Sequential.{name}: mixed_precision must be a MixedPrecision, "
+                    f"'float16', 'bfloat16' or None, got {mixed_precision!r}")
 
 
 def _read_npz(path):
