@@ -42,6 +42,8 @@ def test_train_digits_mixed_precision(policy, capsys, tmp_path):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert f"mixed precision {policy}" in out and accuracy(out) >= 0.93
+    m = re.search(rf"^test accuracy, {policy} inference: (\d\.\d{{4}})$", out, re.MULTILINE)
+    assert m and abs(float(m.group(1)) - accuracy(out)) <= 0.01, out
     from blasfast.nn import SGD, Sequential
 
     model = Sequential.load(path)  # FP32 master weights and the optimizer state
@@ -68,3 +70,22 @@ def test_pruning_report_on_digits(tmp_path, capsys):
     else:
         assert next(tmp_path.glob("*-cpu-path-pruning-digits.png")).stat().st_size > 1000
     capsys.readouterr()
+
+
+def test_mixed_precision_report_on_digits_matches_the_cli(tmp_path, capsys):
+    """scripts/mixed_precision_report.py trains as `blasfast train` does (same model, seeds
+    and schedule): its float32 accuracy is the CLI's, and a second call reuses the cache."""
+    mod = runpy.run_path(str(ROOT / "scripts" / "mixed_precision_report.py"))
+    cache = tmp_path / "r.json"
+    argv = ["--seeds", "0", "--policies", "float32", "float16", "--epochs", "3",
+            "--json", str(cache)]
+    assert mod["main"](argv) == 0
+    out = capsys.readouterr().out
+    assert "| seed | float32 | float16 | float16 - float32 (points) |" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 0 |"))
+    acc32, acc16 = (float(v) for v in row.split("|")[2:4])
+    assert main(["train", "--device", "cpu", "--no-progress", "--epochs", "3"]) == 0
+    assert accuracy(capsys.readouterr().out) == acc32 and abs(acc16 - acc32) <= 0.02
+    t0 = cache.stat().st_mtime_ns
+    assert mod["main"](argv) == 0 and cache.stat().st_mtime_ns == t0   # nothing re-run
+    assert row in capsys.readouterr().out
