@@ -119,6 +119,7 @@ def plot(results, policies, path, title):
         for j, r in enumerate(rs):
             ax.plot(range(1, len(r["val_accuracy"]) + 1), r["val_accuracy"], f"C{i}-o",
                     alpha=0.7, label=p if j == 0 else None)
+    ax.set_xticks(range(1, max(len(r["val_accuracy"]) for r in results) + 1))
     ax.set(xlabel="epoch", ylabel="test accuracy", title=title)
     ax.legend()
     ax.grid(alpha=0.3)
