@@ -44,3 +44,26 @@ def test_runtime_and_check_share_options():
     opts = _compile.nvrtc_options(90)
     assert opts[:len(_compile.BASE_OPTIONS)] == _compile.BASE_OPTIONS
     assert "-arch=sm_90" in opts and "-ftz=true" in opts
+
+
+def test_include_dir_prefers_a_complete_folder(tmp_path):
+    """A runtime wheel's include folder without crt/mma.h (no nvidia-cuda-crt beside it, as
+    on a machine with only nvidia-cuda-runtime) must not hide a toolkit that has it."""
+    def folder(name, headers):
+        d = tmp_path / name
+        for h in headers:
+            (d / h).parent.mkdir(parents=True, exist_ok=True)
+            (d / h).write_text("")
+        return d
+
+    wheel = folder("wheel", ["cuda_fp16.h", "cuda_bf16.h", "mma.h"])
+    toolkit = folder("toolkit", _compile._HEADERS)
+    empty = folder("empty", [])
+    pick = _compile.pick_include_dir
+    assert pick([empty, wheel, toolkit]) == str(toolkit)
+    assert pick([toolkit, wheel]) == str(toolkit)
+    assert pick([empty, wheel]) == str(wheel)       # better than nothing: no mma.h kernels
+    assert pick([empty, tmp_path / "missing"]) is None
+    found = _compile.cuda_include_dir()             # this machine ([test] has the crt wheel)
+    assert found and all((_compile.pathlib.Path(found) / h).is_file()
+                         for h in _compile._HEADERS)

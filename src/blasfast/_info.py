@@ -19,7 +19,8 @@ def info():
         None when not installed), ``gpu_available`` (bool), and when a GPU is usable its
         ``gpu_name``, ``compute_capability`` (e.g. ``"90"``), ``cuda_runtime`` and
         ``cuda_driver`` versions and ``gpu_count``; ``kernel_cache_dir`` (where CuPy keeps
-        compiled kernels). Never raises because of a missing or broken CUDA install: the
+        compiled kernels) and ``cuda_include_dir`` (the CUDA headers given to NVRTC, None
+        when none were found). Never raises because of a missing or broken CUDA install: the
         reason goes to ``gpu_error``.
 
     Notes
@@ -27,6 +28,7 @@ def info():
     Queries the device once (no kernel launch, no synchronization of pending work).
     """
     from . import __version__
+    from .kernels._compile import cuda_include_dir
 
     d = {
         "blasfast": __version__,
@@ -37,6 +39,7 @@ def info():
         "cupy": None,
         "gpu_available": False,
         "kernel_cache_dir": _backend.kernel_cache_dir(),
+        "cuda_include_dir": cuda_include_dir(),
     }
     cp = _backend._cupy()
     if cp is None:

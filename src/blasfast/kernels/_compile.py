@@ -71,26 +71,53 @@ def families():
     return dict(_families)
 
 
-@functools.lru_cache(maxsize=None)
-def cuda_include_dir():
-    """The CUDA headers (``cuda_fp16.h``, ``cuda_bf16.h``, ``mma.h``) NVRTC needs, or None.
+#: The headers blasfast's kernels include, the first one as the sign of a CUDA include
+#: folder. ``mma.h`` (nvidia-cuda-runtime) includes ``crt/mma.h``, which only the
+#: nvidia-cuda-crt wheel or a full toolkit ships.
+_HEADERS = ("cuda_fp16.h", "cuda_bf16.h", "mma.h", "crt/mma.h")
 
-    Looked up with ``cuda.pathfinder`` (the ``nvidia-cuda-runtime`` wheel or a CUDA
-    toolkit), then ``$CUDA_PATH``/``$CUDA_HOME``, then ``/usr/local/cuda``. NVRTC itself ships
-    no headers; kernels that use only built-in types compile without them.
-    """
+
+def _include_candidates():
+    """Include folders to try, in order: ``cuda.pathfinder``'s (a wheel or a toolkit), then
+    ``$CUDA_PATH``, ``$CUDA_HOME`` and ``/usr/local/cuda``."""
     try:
         from cuda.pathfinder import find_nvidia_header_directory
 
         found = find_nvidia_header_directory("cudart")
         if found:
-            return str(found)
+            yield pathlib.Path(found)
     except Exception:  # not installed, or nothing found
         pass
     for root in (os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
-        if root and (pathlib.Path(root) / "include" / "cuda_fp16.h").exists():
-            return str(pathlib.Path(root) / "include")
-    return None
+        if root:
+            yield pathlib.Path(root) / "include"
+
+
+def pick_include_dir(candidates):
+    """The first folder of ``candidates`` that holds every header of :data:`_HEADERS`,
+    else the first that holds ``cuda_fp16.h`` (kernels without ``mma.h`` still compile),
+    else None."""
+    partial = None
+    for d in candidates:
+        have = [(d / h).is_file() for h in _HEADERS]
+        if all(have):
+            return str(d)
+        if have[0] and partial is None:
+            partial = str(d)
+    return partial
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_include_dir():
+    """The CUDA headers (``cuda_fp16.h``, ``cuda_bf16.h``, ``mma.h``) NVRTC needs, or None.
+
+    Looked up with ``cuda.pathfinder`` (the ``nvidia-cuda-runtime`` wheel or a CUDA
+    toolkit), then ``$CUDA_PATH``/``$CUDA_HOME``, then ``/usr/local/cuda``; the first
+    complete folder wins, so that a runtime wheel without ``crt/mma.h`` (no
+    nvidia-cuda-crt beside it) does not hide a toolkit that has it. NVRTC itself ships no
+    headers; kernels that use only built-in types compile without them.
+    """
+    return pick_include_dir(_include_candidates())
 
 
 def runtime_options():
