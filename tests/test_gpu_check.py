@@ -121,3 +121,52 @@ def test_unknown_step_is_an_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         gpu_check.main([str(tmp_path), "--steps", "tests,bogus"])
     assert "unknown steps ['bogus']" in capsys.readouterr().err
+
+
+def test_archive_holds_the_folder_and_is_replaced_whole(tmp_path):
+    import tarfile
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text('{"done": false}')
+    archive = tmp_path / "back" / "gpu_check.tar.gz"
+    archive.parent.mkdir()
+    gpu_check.write_archive(out, archive)
+    (out / "bench.json").write_text("{}")
+    gpu_check.write_archive(out, archive)
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["run", "run/bench.json", "run/summary.json"]
+    assert [p.name for p in archive.parent.iterdir()] == ["gpu_check.tar.gz"]
+
+
+def test_a_run_without_gpu_leaves_its_summary_in_the_archive(tmp_path):
+    """The main job step on a machine without a GPU fails fast and says why; the summary
+    and the archive are written all the same."""
+    import json
+    import tarfile
+
+    archive = tmp_path / "r.tar.gz"
+    rc = gpu_check.main([str(tmp_path / "out"), "--steps", "train", "--budget", "60",
+                         "--archive", str(archive)])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["done"] is True and set(summary["steps"]) == {"train-gpu"}
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "out/summary.json" in names and "out/env.json" in names
+    from blasfast import _backend
+
+    if not _backend.gpu_available():
+        assert rc == 1 and summary["steps"]["train-gpu"]["returncode"] == 2
+        assert "no usable CUDA GPU" in (tmp_path / "out" / "train-gpu.log").read_text()
+
+
+def test_hanging_gpu_test_is_cut_by_pytest_timeout(tmp_path, monkeypatch):
+    pytest.importorskip("pytest_timeout", reason="pytest-timeout is not installed")
+    (tmp_path / "test_hang.py").write_text("import time\ndef test_hang(): time.sleep(60)\n")
+    monkeypatch.setattr(gpu_check, "_TEST_TIMEOUT", 2)
+    t0 = time.perf_counter()
+    rc = gpu_check._run("hang", [sys.executable, "-m", "pytest", str(tmp_path / "test_hang.py"),
+                                 "-p", "no:cacheprovider", *gpu_check._timeout_options()],
+                        tmp_path, 50, {})
+    assert time.perf_counter() - t0 < 30 and rc not in (0, 124)
+    assert "Timeout" in (tmp_path / "hang.log").read_text()

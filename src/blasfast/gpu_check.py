@@ -4,6 +4,7 @@ Usage, from the source tree on a machine where nothing can be installed::
 
     PYTHONPATH=src python -m blasfast.gpu_check OUTDIR [--budget 540] [--mnist DIR]
         [--steps tests,train,bench] [--bench-select headline|all] [--bench FILE ...]
+        [--archive PATH.tar.gz]
 
 Built for a GPU lent for a few minutes: the whole run fits ``--budget`` seconds (default
 540, under a 10-minute command limit), the steps run in order of what a first run must
@@ -25,7 +26,11 @@ step leaves what it found on disk even when it is cut off.
    as it finishes, ``bench-cases.jsonl``; ``bench/report.py`` turns ``bench.json`` into
    ``bench.md`` and PNG plots.
 5. ``summary.json``: per step the exit code, wall time, log, and for the tests the
-   passed/failed/skipped counts.
+   passed/failed/skipped counts (rewritten before every step, ``done`` true at the end).
+
+With ``--archive PATH`` the folder is also packed into one ``.tar.gz`` before every step
+and at the end, for a lent machine that sends back only a few files: run with OUTDIR in
+scratch space and PATH in the folder that comes back.
 
 A step past its share of the budget gets SIGINT (pytest then stops, prints its summary and
 writes its JSON/XML), and SIGKILL 15 s later. Exit code 0 only when every step passed.
@@ -40,6 +45,7 @@ import re
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -78,6 +84,7 @@ HEADLINE_BENCH = (
 _CAPS = {"tests": 240, "train": 90, "bench": 360}   # seconds, before the budget's cut
 _MIN_SHARE = 20      # seconds kept for every later step or test family
 _GRACE = 15          # seconds between SIGINT and SIGKILL
+_TEST_TIMEOUT = 120  # seconds for one GPU test, where pytest-timeout is installed
 
 
 def _git_commit():
@@ -190,7 +197,18 @@ def junit_counts(path):
             for k in ("tests", "failures", "errors", "skipped")}
 
 
-def _tests(out, budget, summary, py, later):
+def _timeout_options():
+    """pytest-timeout's options when it is installed (the GPU machine has it): a test that
+    hangs -- a kernel that never returns -- ends its family's run after 120 s (the thread
+    method ends the process even inside a CUDA call), instead of its whole share."""
+    import importlib.util
+
+    if importlib.util.find_spec("pytest_timeout") is None:
+        return []
+    return [f"--timeout={_TEST_TIMEOUT}", "--timeout-method=thread"]
+
+
+def _tests(out, budget, summary, py, later, after_each):
     groups = test_groups(ROOT / "tests")
     stop = time.monotonic() + budget.share(_CAPS["tests"], later)
     for i, (group, files) in enumerate(groups):
@@ -198,11 +216,12 @@ def _tests(out, budget, summary, py, later):
         xml = out / f"tests-{group}.xml"
         rc = _run(f"tests-{group}", [py, "-m", "pytest", "-m", "gpu", *files, "-v", "-rs",
                                      "--durations=10", "-p", "no:cacheprovider",
-                                     f"--junitxml={xml}"],
+                                     *_timeout_options(), f"--junitxml={xml}"],
                   out, max(0.0, left), summary)
         if rc == 5:  # pytest: no tests collected (a family without GPU tests)
             summary[f"tests-{group}"]["returncode"] = 0
         summary[f"tests-{group}"]["counts"] = junit_counts(xml)
+        after_each()
 
 
 def _bench(out, budget, summary, py, args, env_info):
@@ -225,6 +244,16 @@ def _bench(out, budget, summary, py, args, env_info):
                         str(out)], out, 60, summary)
 
 
+def write_archive(outdir, path):
+    """Pack ``outdir`` into the gzipped tar ``path`` (written beside it, then renamed, so
+    that a run killed mid-write leaves the previous archive whole)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(outdir, arcname=pathlib.Path(outdir).name or "gpu_check")
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m blasfast.gpu_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -240,6 +269,9 @@ def main(argv=None):
                    help="benchmark files or folders (default: bench)")
     p.add_argument("--bench-select", choices=("headline", "all"), default="headline",
                    help="the headline cases (default) or every case of --bench")
+    p.add_argument("--archive", type=pathlib.Path, default=None,
+                   help="also pack OUTDIR into this .tar.gz after every step (for a "
+                        "machine that sends back only a few files)")
     args = p.parse_args(argv)
     steps = [s for s in args.steps.split(",") if s]
     unknown = set(steps) - set(_CAPS)
@@ -255,10 +287,18 @@ def main(argv=None):
     summary = {}
     py = sys.executable
     order = [s for s in ("tests", "train", "bench") if s in steps]
+
+    def save(done):
+        (out / "summary.json").write_text(json.dumps(
+            {"env": env, "steps": summary, "done": done}, indent=2, default=str))
+        if args.archive:
+            write_archive(out, args.archive)
+
     for i, step in enumerate(order):
+        save(False)
         later = len(order) - i - 1
         if step == "tests":
-            _tests(out, budget, summary, py, later)
+            _tests(out, budget, summary, py, later, lambda: save(False))
         elif step == "train":
             train = [py, "-m", "blasfast.cli", "train", "--device", "gpu", "--no-progress"]
             if (args.mnist / "train-images-idx3-ubyte.gz").exists():
@@ -266,8 +306,7 @@ def main(argv=None):
             _run("train-gpu", train, out, budget.share(_CAPS["train"], later), summary)
         else:
             _bench(out, budget, summary, py, args, env)
-    (out / "summary.json").write_text(json.dumps({"env": env, "steps": summary}, indent=2,
-                                                 default=str))
+    save(True)
     failed = [k for k, v in summary.items() if v["returncode"] != 0]
     print("all steps passed" if not failed else f"failed: {', '.join(failed)}")
     return 1 if failed else 0
