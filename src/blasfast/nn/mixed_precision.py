@@ -109,8 +109,9 @@ class MixedPrecision:
     -----
     Evaluation (:meth:`Sequential.evaluate`, :meth:`Sequential.predict`) runs in the
     master precision unless given ``mixed_precision=``, which runs the forward pass in
-    16 bits as training does (the inference a tensor-core deployment gets). Updates smaller than :math:`2^{-11}` of a weight would vanish in a
-    float16 weight, which is why the update is applied to float32 masters; gradients below
+    16 bits as training does (the inference a tensor-core deployment gets). Updates
+    smaller than :math:`2^{-11}` of a weight would vanish in a float16 weight, which is
+    why the update is applied to float32 masters; gradients below
     the smallest float16 subnormal (:math:`2^{-24} \approx 6\cdot10^{-8}`) flush to zero
     without loss scaling. One device-to-host sync per step reads the finiteness check.
     On the GPU, bfloat16 activations need CuPy's bfloat16 support (not yet run).
