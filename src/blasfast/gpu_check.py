@@ -29,8 +29,8 @@ step leaves what it found on disk even when it is cut off.
    passed/failed/skipped counts (rewritten before every step, ``done`` true at the end).
 
 With ``--archive PATH`` the folder is also packed into one ``.tar.gz`` before every step,
-after every test family and at the end, for a lent machine that sends back only a few files: run with OUTDIR in
-scratch space and PATH in the folder that comes back.
+after every test family and at the end, for a lent machine that sends back only a few
+files: run with OUTDIR in scratch space and PATH in the folder that comes back.
 
 A step past its share of the budget gets SIGINT (pytest then stops, prints its summary and
 writes its JSON/XML), and SIGKILL 15 s later; where pytest-timeout is installed, one GPU
