@@ -68,14 +68,22 @@ def compile_family(fam, arch):
     CheckError
         With NVRTC's log, if the source does not compile or an instantiation is missing.
     """
+    return compile_source(fam, fam.code(), arch, _compile.runtime_options())
+
+
+def compile_source(fam, code, arch, options):
+    """Compile ``code`` with ``fam``'s name expressions for ``sm_<arch>`` with the runtime
+    ``options`` (plus what CuPy adds, the architecture and ptxas' report); return a list of
+    :class:`KernelReport`. Raises :class:`CheckError` as :func:`compile_family`."""
     nvrtc = _nvrtc()
-    prog = _ok(nvrtc, nvrtc.nvrtcCreateProgram(fam.code().encode(), fam.source.encode(),
+    prog = _ok(nvrtc, nvrtc.nvrtcCreateProgram(code.encode(), fam.source.encode(),
                                                0, [], []), "nvrtcCreateProgram")
     try:
         for expr in fam.name_expressions:
             _ok(nvrtc, nvrtc.nvrtcAddNameExpression(prog, expr.encode()),
                 f"nvrtcAddNameExpression({expr})")
-        opts = [o.encode() for o in _compile.nvrtc_options(arch)] + [b"--ptxas-options=-v"]
+        opts = [o.encode() for o in (*options, *_compile.CUPY_ADDED_OPTIONS,
+                                     f"-arch=sm_{arch}", "--ptxas-options=-v")]
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         size = _ok(nvrtc, nvrtc.nvrtcGetProgramLogSize(prog), "nvrtcGetProgramLogSize")
         log = b" " * size
