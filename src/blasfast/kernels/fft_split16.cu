@@ -34,6 +34,8 @@
 // writes to in turn (64 KB at N = 4096: the launcher raises the 48 KB default limit).
 #include <cuda_fp16.h>
 
+#include "ptx.cuh"
+
 namespace blasfast_fft {
 
 constexpr int kThreads = 256;
@@ -53,17 +55,6 @@ __device__ __forceinline__ float pow2_scale(float m, float& inv)
 __device__ __forceinline__ unsigned half2_bits(__half2 h)
 {
     return *reinterpret_cast<unsigned*>(&h);
-}
-
-// D = A * B, m16n8k16, A row-major f16 (4 regs), B column-major f16 (2 regs), C = 0, D f32.
-__device__ __forceinline__ void mma_16816(float (&d)[4], unsigned a0, unsigned a1, unsigned a2,
-                                          unsigned a3, unsigned b0, unsigned b1)
-{
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %10, %10, %10};\n"
-        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(0.0f));
 }
 
 // Entries (row g, columns 2t and 2t+1) of the real 8x8 DFT block this lane holds in A.
@@ -145,7 +136,7 @@ __device__ __forceinline__ void fft_stage(const float2* src, float2* dst, int L,
             b1 = half2_bits(__floats2half2_rn(rx * inv2, ry * inv2));
         }
         float d[4];
-        mma_16816(d, a, 0u, 0u, a, half2_bits(hi), b1);
+        mma_m16n8k16_f32_f16(d, a, 0u, 0u, a, half2_bits(hi), b1);
 #pragma unroll
         for (int v = 0; v < 2; ++v) {
             const int ocol = base + 2 * t + v;  // output column of d[v] (hi) and d[2+v] (lo)

@@ -22,13 +22,10 @@
 // needs cuda_fp16.h / cuda_bf16.h only when a driver instantiates it with those types.
 #pragma once
 
+#include "ptx.cuh"
+
 // Round a float to TF32 and return it as a float (low 13 mantissa bits zero).
-__device__ __forceinline__ float round_tf32(float x)
-{
-    unsigned int r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-    return __uint_as_float(r);
-}
+__device__ __forceinline__ float round_tf32(float x) { return cvt_rna_tf32(x); }
 
 template <bool TF32, typename T>
 __device__ __forceinline__ T maybe_tf32(T x) { return x; }
