@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import blasfast as bf
+from blasfast import _dtypes, _gemm_config
+from blasfast.kernels import _compile
 from conftest import to_numpy
 from gemm_bounds import DTYPES, HALF, assert_gemm_close, bfloat16, rand
 
@@ -358,3 +360,18 @@ def test_more_column_tiles_than_grid_y_holds(xp, rng, monkeypatch, trans_b):
     out = xp.full((2, 70, 300), np.nan, np.float32)
     bf.batched_gemm(a, b, c, beta=0.5, trans_b=trans_b, out=out)
     assert_gemm_close(out, a, b, c, 1.0, 0.5, trans_b=trans_b)
+
+
+@pytest.mark.parametrize("prec", _gemm_config.PRECISIONS,
+                         ids=lambda p: f"{p.in_dtype.name}-{p.out_dtype.name}-{p.compute}")
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 40, 3), (33, 33, 33), (64, 64, 64),
+                                 (100, 20, 7), (200, 300, 50)])
+def test_every_selected_kernel_is_declared(prec, mnk):
+    """The launcher only asks for instantiations the family declares (and so compiles);
+    16-bit inputs above the small-matrix sizes go to the tensor cores. (The emulator found
+    FP16/BF16 problems routed to CUDA-core tiles that were never instantiated.)"""
+    tile = _gemm_config.select(prec, *mnk)
+    assert tile.kernel_name(prec) in _compile.families()[tile.family].name_expressions
+    if max(mnk) > 32:
+        tc = prec.in_dtype in (_dtypes.float16, _dtypes.bfloat16) or prec.compute == "tf32"
+        assert (tile.family == "gemm_tc") == tc

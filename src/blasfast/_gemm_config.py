@@ -143,6 +143,6 @@ def select(prec, m, n, k):
         while dim < big:
             dim *= 2
         return SMALL_TILES[dim]
-    if prec.compute in ("float64", "float32"):
+    if _gemm_tc.tc_kind(prec.in_dtype, prec.compute) is None:  # FP64, FP32 compute
         return SIMT_TILES[(prec.compute, _simt_size_class(m, n))]
     return _gemm_tc.tc_tile(prec.in_dtype, prec.out_dtype, prec.compute, m, n)
