@@ -5,7 +5,12 @@ An op receives arrays; their kind picks the path:
 * ``numpy.ndarray`` (or anything else array-like on the host: lists, scalars) -> CPU path;
 * ``cupy.ndarray``, or any object exposing ``__cuda_array_interface__`` or a ``__dlpack__``
   whose device is CUDA (PyTorch, JAX, Numba tensors) -> GPU path, converted zero-copy with
-  ``cupy.asarray`` / ``cupy.from_dlpack``. The result is a ``cupy.ndarray``.
+  ``cupy.asarray`` / ``cupy.from_dlpack``. The result is a ``cupy.ndarray``;
+* ``blasfast.emulator.ndarray`` (emulated device memory) -> the same GPU path, its kernels
+  run by the CUDA emulator; the result is an emulated array.
+
+With ``BLASFAST_EMULATOR=1`` the *default* device (``device='gpu'`` in ``bf.nn``, the CLI)
+is the emulator instead of CuPy's CUDA device.
 
 Host and device arrays in one call are an error (``TypeError``), never a silent copy.
 Nothing here touches the GPU at import time.
@@ -22,8 +27,20 @@ from ._errors import message
 _DLPACK_CUDA = (2, 13)
 
 
+def emulator_enabled():
+    """True when ``BLASFAST_EMULATOR=1``: the default device is the CUDA emulator."""
+    return os.environ.get("BLASFAST_EMULATOR", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _emulator():
+    """The :mod:`blasfast.emulator` namespace (imported on first use)."""
+    from . import emulator
+
+    return emulator
+
+
 @functools.lru_cache(maxsize=None)
-def _cupy():
+def _real_cupy():
     """The cupy module, or None when it is not installed or fails to import."""
     try:
         import cupy
@@ -32,9 +49,45 @@ def _cupy():
     return cupy
 
 
+def _cupy():
+    """The default device's array module: :mod:`blasfast.emulator` when
+    ``BLASFAST_EMULATOR=1``, else cupy (None when CuPy is not installed)."""
+    return _emulator() if emulator_enabled() else _real_cupy()
+
+
+_EMU_ARRAY = []  # the emulator's array class, once imported
+
+
+def _emulated_type():
+    if not _EMU_ARRAY:
+        from .emulator._array import ndarray
+
+        _EMU_ARRAY.append(ndarray)
+    return _EMU_ARRAY[0]
+
+
+def is_emulated(x):
+    """True for an array in the CUDA emulator's device memory."""
+    return isinstance(x, _emulated_type())
+
+
+def any_emulated(values):
+    """True when any of ``values`` is an emulated device array."""
+    t = _emulated_type()
+    return any(isinstance(v, t) for v in values)
+
+
+def array_module(x):
+    """The array module of a device array: :mod:`blasfast.emulator` or cupy."""
+    return _emulator() if is_emulated(x) else _real_cupy()
+
+
 def gpu_available():
-    """True when CuPy imports and at least one CUDA device is usable."""
-    cp = _cupy()
+    """True when the default device is usable: the emulator (``BLASFAST_EMULATOR=1``,
+    with a C++ compiler and the CUDA headers), or CuPy with at least one CUDA device."""
+    if emulator_enabled():
+        return _emulator().is_available()
+    cp = _real_cupy()
     if cp is None:
         return False
     try:
@@ -44,12 +97,15 @@ def gpu_available():
 
 
 def is_device_array(x):
-    """True for arrays that live on a CUDA device (CuPy, or CUDA array interface / DLPack)."""
-    cp = _cupy()
-    if cp is not None and isinstance(x, cp.ndarray):
-        return True
+    """True for arrays that live on a CUDA device (CuPy, or CUDA array interface / DLPack)
+    or in the emulator's device memory."""
     if isinstance(x, np.ndarray):
         return False
+    if is_emulated(x):
+        return True
+    cp = _real_cupy()
+    if cp is not None and isinstance(x, cp.ndarray):
+        return True
     if hasattr(x, "__cuda_array_interface__"):
         return True
     dev = getattr(x, "__dlpack_device__", None)
@@ -62,14 +118,20 @@ def is_device_array(x):
 
 
 def _to_cupy(op, x):
-    cp = _cupy()
+    if is_emulated(x):
+        return x
+    cp = _real_cupy()
     if cp is None:
         raise RuntimeError(message(
             op, f"got a GPU array ({type(x).__name__}) but CuPy is not installed; "
                 "install blasfast[cuda]"))
     if isinstance(x, cp.ndarray):
         return x
-    if not gpu_available():
+    try:
+        usable = bool(cp.cuda.is_available())
+    except Exception:
+        usable = False
+    if not usable:
         raise RuntimeError(message(
             op, f"got a GPU array ({type(x).__name__}) but CuPy finds no usable CUDA device"))
     if hasattr(x, "__cuda_array_interface__"):
@@ -96,14 +158,24 @@ def get_array_module(op, *arrays):
                 op, "all arrays must live on the same side: got a GPU array and a "
                     f"host array ({type(host[0]).__name__}); move one with cupy.asarray "
                     "or cupy.asnumpy first"))
-        return _cupy(), tuple(a if a is None or np.isscalar(a) else _to_cupy(op, a)
-                              for a in arrays)
+        emulated = [is_emulated(a) for a in arrays if a is not None and not np.isscalar(a)]
+        if any(emulated):
+            if not all(emulated):
+                raise TypeError(message(
+                    op, "got an emulated device array (blasfast.emulator) together with "
+                        "a CUDA array; move one to the other's device first"))
+            return _emulator(), arrays
+        return _real_cupy(), tuple(a if a is None or np.isscalar(a) else _to_cupy(op, a)
+                                   for a in arrays)
     return np, tuple(a if a is None or np.isscalar(a) else np.asarray(a) for a in arrays)
 
 
 def device_arch():
-    """Compute capability of the current device as an int, e.g. 90 for sm_90."""
-    cp = _cupy()
+    """Compute capability of the current device as an int, e.g. 90 for sm_90 (the
+    emulator stands for an H200)."""
+    if emulator_enabled():
+        return 90
+    cp = _real_cupy()
     return int(cp.cuda.Device().compute_capability)
 
 

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from . import _checks, _dtypes, _gemm_config
+from . import _backend
 from ._backend import get_array_module
 from ._errors import message
 from ._gemm_cpu import _gemm_cpu_product
@@ -102,7 +103,7 @@ def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute):
     ``compute`` must be valid for the dtypes (see :mod:`blasfast._dtypes`). Launches on the
     current CuPy stream; returns ``d``. Does not synchronize.
     """
-    import cupy
+    cupy = _backend.array_module(d)  # or the emulator's namespace, for emulated arrays
 
     m, n = d.shape[-2:]
     k = a.shape[-2] if trans_a else a.shape[-1]
@@ -141,12 +142,13 @@ def _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute):
 
 
 def _offset_view(x, off):
-    """A view of ``x`` whose data pointer is moved by ``off`` elements (strides kept)."""
+    """The matrix of ``x`` that starts ``off`` elements past ``x``'s first element, as a
+    view (strides kept): what the kernel gets as its pointer. Only the last two dimensions
+    are kept, so that the view lies inside ``x``'s memory whatever the batch offset."""
     if off == 0:
         return x
-    import cupy
-
-    return cupy.ndarray(x.shape, x.dtype, x.data + off * x.itemsize, x.strides)
+    return _backend.array_module(x).ndarray(x.shape[-2:], x.dtype, x.data + off * x.itemsize,
+                                             x.strides[-2:])
 
 
 def _check_out(op, xp, out, shape, dtype, inputs):

@@ -201,7 +201,7 @@ def _gemm_vbatched_nocheck(a_list, b_list, c_list, d_list, alpha, beta, trans_a,
     that size the grid are known on the host, so there is no device-to-host copy and no
     synchronization. Launches on the current CuPy stream; returns ``d_list``.
     """
-    import cupy
+    cupy = _backend.array_module(d_list[0])
 
     if c_list is None or beta == 0:
         c_list, beta = None, 0.0  # the kernel never reads C when beta == 0
@@ -252,7 +252,12 @@ def _to_one_kind(groups):
                          f"({type(x).__name__}); move one with cupy.asarray or "
                          "cupy.asnumpy first"))
     if first[1]:
-        xp, conv = _backend._cupy(), lambda x: _backend._to_cupy(_OP, x)
+        emulated = [_backend.is_emulated(x) for _, items in groups for x in items or ()]
+        if any(emulated) and not all(emulated):
+            raise TypeError(message(_OP, "got emulated device arrays (blasfast.emulator) "
+                                         "together with CUDA arrays"))
+        xp = _backend._emulator() if any(emulated) else _backend._real_cupy()
+        conv = lambda x: _backend._to_cupy(_OP, x)  # noqa: E731
     else:
         xp, conv = np, np.asarray
     return xp, [None if items is None else [conv(x) for x in items] for _, items in groups]

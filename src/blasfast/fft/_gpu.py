@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import _backend
 from ..kernels import _compile
 from . import _engine, _split
 
@@ -69,18 +70,17 @@ def launch_pass(src, dst, n, batch, n_inner, in_strides, out_strides, sign, mode
     return dst
 
 
-def _array_module():
-    """CuPy (a seam: the host-side plan is tested with NumPy and a model of the kernel)."""
-    import cupy
-
-    return cupy
+def _array_module(a):
+    """CuPy, or the emulator's namespace for emulated arrays (a seam: the host-side plan is
+    also tested with NumPy and a model of the kernel)."""
+    return _backend.array_module(a)
 
 
 def c2c_pow2_axis(a, axis, sign, mode):
     """Unnormalized DFT along ``axis`` of a CuPy complex64 array, length a power of two
     <= 4096, read and written with strides (no transposes). Returns a new C-contiguous array.
     """
-    cupy = _array_module()
+    cupy = _array_module(a)
     x = cupy.ascontiguousarray(a, dtype=np.complex64)
     axis %= x.ndim
     n = x.shape[axis]
@@ -96,7 +96,7 @@ def c2c_pow2_axis(a, axis, sign, mode):
 def c2c_pow2_rows(x, sign, mode):
     """Unnormalized DFT of the rows of a C-contiguous CuPy complex64 (B, n) array, n a power
     of two (any size). Returns a new (B, n) array."""
-    cupy = _array_module()
+    cupy = _array_module(x)
     b, n = x.shape
     if n == 1 or x.size == 0:
         return x.copy()

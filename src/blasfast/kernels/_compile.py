@@ -45,7 +45,9 @@ class Family:
 
 
 _families = {}
-_modules = {}
+_modules = {}            # (family, CUDA device id) -> cupy.RawModule
+_emulator_modules = {}   # family -> blasfast.emulator.RawModule
+_kernels = {}            # (family, name expression) -> Kernel
 _lock = threading.Lock()
 
 
@@ -132,37 +134,101 @@ def nvrtc_options(arch):
 
 
 def get_function(family, name_expression):
-    """The compiled ``cupy.RawKernel`` for one instantiation on the current device.
+    """The kernel for one instantiation: called as a ``cupy.RawKernel`` is,
+    ``kernel(grid, block, args, shared_mem=0)``.
 
-    Compiles the whole family on first use per device (all its instantiations in one
-    NVRTC call) and memoizes the module.
+    Where it runs follows the arrays among ``args``: on the CUDA emulator
+    (:mod:`blasfast.emulator`) for emulated device arrays, on the current CUDA device
+    otherwise. Nothing compiles until the first launch on each; then the whole family
+    compiles at once (all its instantiations) and stays memoized per device.
 
     Raises
     ------
+    KeyError
+        If the instantiation is not declared in the family.
     KernelCompileError
-        If NVRTC rejects the source; the message holds NVRTC's log.
+        At the first launch, if the source fails to compile (NVRTC's or the host
+        compiler's log in the message).
     """
-    import cupy
-
     fam = _families[family]
     if name_expression not in fam.name_expressions:
         raise KeyError(f"{name_expression!r} is not declared in kernel family {family!r}")
-    key = (family, cupy.cuda.Device().id)
-    mod = _modules.get(key)
+    key = (family, name_expression)
+    kern = _kernels.get(key)
+    if kern is None:
+        kern = _kernels.setdefault(key, Kernel(family, name_expression))
+    return kern
+
+
+class Kernel:
+    """One declared instantiation, launched on the device its array arguments live on."""
+
+    def __init__(self, family, name_expression):
+        self.family = family
+        self.name = name_expression
+        self._max_dynamic_shared = None
+        self._emulated = None
+
+    @property
+    def max_dynamic_shared_size_bytes(self):
+        """The dynamic shared memory a launch may use (48 KB unless raised), as on
+        ``cupy.RawKernel``; a value set here applies to every device."""
+        return 48 * 1024 if self._max_dynamic_shared is None else self._max_dynamic_shared
+
+    @max_dynamic_shared_size_bytes.setter
+    def max_dynamic_shared_size_bytes(self, value):
+        self._max_dynamic_shared = int(value)
+
+    def __call__(self, grid, block, args, **kwargs):
+        from .. import _backend
+
+        fn = self._emulator_function() if _backend.any_emulated(args) else self._cuda_function()
+        if self._max_dynamic_shared is not None:
+            fn.max_dynamic_shared_size_bytes = self._max_dynamic_shared
+        return fn(grid, block, args, **kwargs)
+
+    def _cuda_function(self):
+        import cupy
+
+        key = (self.family, cupy.cuda.Device().id)
+        mod = _modules.get(key)
+        if mod is None:
+            with _lock:
+                mod = _modules.get(key)
+                if mod is None:
+                    fam = _families[self.family]
+                    try:
+                        mod = cupy.RawModule(code=fam.code(), options=runtime_options(),
+                                             name_expressions=list(fam.name_expressions))
+                        mod.compile()
+                    except cupy.cuda.compiler.CompileException as exc:
+                        raise KernelCompileError(
+                            f"kernel family {self.family!r} ({fam.source}) failed to "
+                            f"compile:\n{exc}") from exc
+                    _modules[key] = mod
+        return mod.get_function(self.name)
+
+    def _emulator_function(self):
+        if self._emulated is None:
+            self._emulated = emulator_module(self.family).get_function(self.name)
+        return self._emulated
+
+
+def emulator_module(family):
+    """The :class:`blasfast.emulator.RawModule` of a family (compiled on first use)."""
+    mod = _emulator_modules.get(family)
     if mod is None:
-        with _lock:
-            mod = _modules.get(key)
-            if mod is None:
-                try:
-                    mod = cupy.RawModule(code=fam.code(), options=runtime_options(),
-                                         name_expressions=list(fam.name_expressions))
-                    mod.compile()
-                except cupy.cuda.compiler.CompileException as exc:
-                    raise KernelCompileError(
-                        f"kernel family {family!r} ({fam.source}) failed to compile:\n{exc}"
-                    ) from exc
-                _modules[key] = mod
-    return mod.get_function(name_expression)
+        from .. import emulator
+        from ..emulator._report import FAMILY_LABEL
+
+        fam = _families[family]
+        headers = tuple(p.read_bytes() for p in sorted(KERNEL_DIR.glob("*.cuh")))
+        mod = emulator.RawModule(code=fam.code(), options=runtime_options(),
+                                 name_expressions=list(fam.name_expressions),
+                                 label=FAMILY_LABEL.format(family),
+                                 source_path=str(KERNEL_DIR / fam.source), extra_hash=headers)
+        mod = _emulator_modules.setdefault(family, mod)
+    return mod
 
 
 def warmup(families=None):

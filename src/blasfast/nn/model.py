@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 
-from .._backend import _cupy, get_array_module, gpu_available
+from .._backend import _cupy, get_array_module, gpu_available, is_device_array
 from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
@@ -123,7 +123,7 @@ class Sequential:
             for name in layer.param_names:
                 a = getattr(layer, name)
                 moved = cp.asarray(a) if device == "gpu" else (
-                    a.get() if cp is not None and isinstance(a, cp.ndarray) else a)
+                    a.get() if is_device_array(a) else a)
                 setattr(layer, name, moved)
             layer._grads = []
         self.device = device
@@ -416,10 +416,8 @@ class Sequential:
         """
         arrays = {"format": np.array(_FORMAT),
                   "architecture": np.array(json.dumps(self.architecture()))}
-        cp = _cupy()
-
         def host(a):
-            return a.get() if cp is not None and isinstance(a, cp.ndarray) else np.asarray(a)
+            return a.get() if is_device_array(a) else np.asarray(a)
 
         for i, layer in enumerate(self.layers):
             for name, p in zip(layer.param_names, layer.params):

@@ -4,7 +4,7 @@ rows/columns and channels into smaller Dense and Conv2D layers (the work is in
 
 import numpy as np
 
-from .._backend import _cupy
+from .. import _backend
 from ._compact import compact_layers
 from .conv_layers import Conv2D
 from .layers import Dense
@@ -15,14 +15,12 @@ METHODS = ("irregular", "row", "column", "block")
 
 
 def _host(a):
-    cp = _cupy()
-    return a.get() if cp is not None and isinstance(a, cp.ndarray) else np.asarray(a)
+    return a.get() if _backend.is_device_array(a) else np.asarray(a)
 
 
 def _like(a, ref):
     """Host array ``a`` moved to the side of ``ref``."""
-    cp = _cupy()
-    return cp.asarray(a) if cp is not None and isinstance(ref, cp.ndarray) else a
+    return _backend.array_module(ref).asarray(a) if _backend.is_device_array(ref) else a
 
 
 def _check_args(method, sparsity, block, owner):

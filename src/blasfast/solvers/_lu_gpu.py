@@ -28,7 +28,7 @@ its kernels (``python -m blasfast.kernels check``).
 
 import numpy as np
 
-from .. import _dtypes
+from .. import _backend, _dtypes
 from ..gemm import _batched_gemm_nocheck
 from ..kernels import _compile
 from . import _kernels as K
@@ -39,10 +39,9 @@ __all__ = ["getrf", "getrs", "ipiv_to_perm", "trailing_update"]
 _i32, _i64 = np.int32, np.int64
 
 
-def _cupy():
-    import cupy
-
-    return cupy
+def _xp(x):
+    """The array module of device array ``x``: cupy, or the emulator's namespace."""
+    return _backend.array_module(x)
 
 
 def _host(x):
@@ -63,8 +62,7 @@ class _Workspace:
         self.bar = cp.zeros(2, dtype=np.uint32)
 
 
-def _device_attr(name):
-    cp = _cupy()
+def _device_attr(cp, name):
     return int(cp.cuda.Device().attributes[name])
 
 
@@ -76,7 +74,7 @@ def _panel(w, i, ib, ipiv, perm, info, ws):
     grid = max(1, min(nsm, -(-m // 64)))
     rpb = -(-m // grid)
     smem = (rpb * (K.IB + 1) + K.IB) * w.itemsize
-    limit = _device_attr("MaxSharedMemoryPerBlockOptin")
+    limit = _device_attr(_xp(w), "MaxSharedMemoryPerBlockOptin")
     if smem > limit:
         raise RuntimeError(f"solve: n = {n} is too large for the panel kernel "
                            f"({smem} B of shared memory per block, the device has {limit})")
@@ -144,14 +142,14 @@ def getrf(a, factor):
     finite : bool
         Whether the factors are free of Inf/NaN. Reading info and finite synchronizes.
     """
-    cp = _cupy()
+    cp = _xp(a)
     n = a.shape[0]
     dtype = _dtypes.float64 if factor == "float64" else _dtypes.float32
     w = cp.ascontiguousarray(a.astype(dtype))
     piv = cp.arange(n, dtype=np.int32)
     perm = cp.arange(n, dtype=np.int32)
     info = cp.zeros(1, dtype=np.int32)
-    ws = _Workspace(cp, dtype, _device_attr("MultiProcessorCount"))
+    ws = _Workspace(cp, dtype, _device_attr(cp, "MultiProcessorCount"))
     nb = block_size(n)
     for k in range(0, n, nb):
         ke = min(k + nb, n)
@@ -175,7 +173,7 @@ def getrf(a, factor):
 
 def _trsv(lu, y, lower):
     """In place ``y := L^-1 y`` (unit lower) or ``U^-1 y``; y (n, k), arithmetic y.dtype."""
-    cp = _cupy()
+    cp = _xp(y)
     n, k = y.shape
     nblk = -(-n // K.TRSV_RB)
     ticket = cp.zeros(k, dtype=np.int32)
@@ -192,7 +190,7 @@ def getrs(lu, perm, v):
     permutation. FP32 factors with a float64 ``v`` run FP64 arithmetic on the FP32 values;
     float64 factors with a float32 ``v`` upcast ``v``. Returns a new (n, k) array.
     """
-    cp = _cupy()
+    cp = _xp(lu)
     lu = cp.ascontiguousarray(lu)
     if lu.dtype == np.float64 and v.dtype != np.float64:
         v = v.astype(np.float64)
@@ -207,10 +205,11 @@ def getrs(lu, perm, v):
 
 
 def ipiv_to_perm(piv):
-    """Row permutation (CuPy int32) of 0-based LAPACK pivots (CuPy or NumPy), on the host."""
+    """Row permutation (int32, on piv's device) of 0-based LAPACK pivots, computed on the
+    host."""
     from scipy.linalg import lapack
 
-    cp = _cupy()
+    cp = _xp(piv)
     p = _host(piv)
     perm = lapack.dlaswp(np.arange(len(p), dtype=np.float64)[:, None], p.astype(np.int32))
     return cp.asarray(perm[:, 0].astype(np.int32))
