@@ -24,9 +24,11 @@
 // outputs of its 4 (filter, tile) pairs (tile tid % 32, filters tid / 32 + 8 q); then the
 // bias, one rounding to T, and the stores (rows < P, columns < Q).
 //
-// Shared memory: Us 16 x 32 x (16 + 8) + Vs 16 x 16 x (32 + 8) 16-bit = 44 KiB (rows padded
-// by 8 elements against bank conflicts; every WMMA tile pointer stays 32-byte aligned and
-// every ldm a multiple of 8), or Ms 8 x 32 x 32 float = 32 KiB in the epilogue.
+// Shared memory: Us 16 x 32 x 16 + Vs 16 x 16 x (32 + 16) 16-bit = 40 KiB, or Ms 8 x 32 x 32
+// float = 32 KiB in the epilogue. WMMA (PTX ISA, wmma.load address alignment) needs every
+// fragment row to start at a multiple of the 32-byte fragment size, so the row strides are
+// 32 B (Us, unpadded: one fragment row) and 96 B (Vs, padded by 16 elements against bank
+// conflicts); an 8-element pad (48 B and 80 B rows, as before) broke that rule.
 // Grid: (ceil(NT / 32), ceil(K / 32)). Registers (compile check): 128 on sm_90, so two
 // blocks per SM; 136 on sm_80 (capping at 128 there spills). The per-thread transform and
 // filter loops are kept rolled: unrolled, the hoisted loads take all 255 registers.
@@ -37,8 +39,8 @@
 #define WT_BK 32
 #define WT_BT 32
 #define WT_BC 16
-#define WT_LDU (WT_BC + 8)
-#define WT_LDV (WT_BT + 8)
+#define WT_LDU WT_BC         // 32-byte rows
+#define WT_LDV (WT_BT + 16)  // 96-byte rows
 
 template <typename T>
 __global__ void __launch_bounds__(256)
