@@ -18,8 +18,9 @@ accumulation: 2**-24 for float32 and for float16/bfloat16 data, 2**-53 for float
   ``|y - y_ref| <= gamma_{C+11} (|A^T| (sum_c |U_c|' (.) |V_c|') |A| + |b|)`` with
   ``|U|' = |G||g||G^T|``, ``|V|' = |B^T||d||B|``. The ratio of this majorant to the GEMM
   one is the price of the transforms: exactly 64/9 = 7.1 for constant positive data,
-  7-8 measured on standard-normal data, up to 16 for a 1x1 image (padding makes the
-  majorant count taps that the direct sum skips); asserted <= 16 below. It grows quickly
+  7-8 measured on standard-normal data, more for a 1x1 image (padding makes the majorant
+  count taps that the direct sum skips: 18 seen when the centre tap is small), so only
+  ``>= 1`` is asserted below. It grows quickly
   with the tile: F(4x4, 3x3) has transform constants up to 8, hence its reputation.
 * float16/bfloat16 data: the GEMM operands of Winograd (U and V) are rounded to 16 bits,
   adding ``2 u16`` times the Winograd majorant (the GEMM algorithm multiplies the exact
@@ -213,7 +214,7 @@ def test_forward_3x3_within_bound(xp, rng, shape, dtype, algorithm):
     else:
         major = winograd_major(f64(x), f64(wt), pads, f64(b))
         growth = np.linalg.norm(major) / np.linalg.norm(gemm_major)
-        assert 1.0 <= growth <= 16.0, growth   # the transforms' growth, see the module doc
+        assert growth >= 1.0, growth   # the Winograd majorant dominates; see the module doc
         check(y, ref, major, gamma(c + 11, u), u16, np.linalg.norm(major))
 
 
@@ -570,11 +571,7 @@ def test_fft_algorithm_is_delegated_to_blasfast_fft(monkeypatch, rng):
     assert conv.conv2d_algorithm(x.shape, wt.shape) == "gemm"   # 'auto' never picks fft
 
 
-@pytest.mark.gpu
-def test_host_and_device_arrays_are_not_mixed():
-    cupy = pytest.importorskip("cupy")
-    if not bf._backend.gpu_available():
-        pytest.skip("no usable CUDA GPU")
+def test_host_and_device_arrays_are_not_mixed(dev):
     x, wt = _xw()
     with pytest.raises(TypeError, match="conv2d: all arrays must live on the same side"):
-        conv2d(cupy.asarray(x), wt)
+        conv2d(dev.asarray(x), wt)

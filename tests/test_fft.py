@@ -380,11 +380,6 @@ def test_errors(call, exc, pattern):
         call()
 
 
-def test_host_and_device_arrays_are_not_mixed_in_fftconvolve():
-    cupy = pytest.importorskip("cupy")
-    from blasfast import _backend
-
-    if not _backend.gpu_available():
-        pytest.skip("no usable CUDA GPU")
+def test_host_and_device_arrays_are_not_mixed_in_fftconvolve(dev):
     with pytest.raises(TypeError, match="same side"):
-        bff.fftconvolve(np.ones(4, np.float32), cupy.ones(4, np.float32))
+        bff.fftconvolve(np.ones(4, np.float32), dev.ones(4, np.float32))

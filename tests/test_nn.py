@@ -106,14 +106,10 @@ def test_layer_errors():
         ReLU().backward(np.ones(3))
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not _backend.gpu_available(), reason="no usable CUDA GPU")
-def test_dense_rejects_mixed_host_and_device():
-    import cupy
-
+def test_dense_rejects_mixed_host_and_device(dev):
     layer = Dense(4, 3, rng=0)
     with pytest.raises(TypeError, match="same side"):
-        layer.forward(cupy.ones((2, 4), np.float32))
+        layer.forward(dev.ones((2, 4), np.float32))
 
 
 # -- loss ----------------------------------------------------------------------------
@@ -304,11 +300,9 @@ def test_to_device_gpu_without_gpu_is_a_clear_error():
         small_model(0).to_device("tpu")
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not _backend.gpu_available(), reason="no usable CUDA GPU")
-def test_gpu_training_matches_cpu(rng, tmp_path):
+def test_gpu_training_matches_cpu(dev, rng, tmp_path):
     """Same seeds on both sides: the GPU path follows the CPU path within float32 rounding."""
-    import cupy
+    cupy = dev
 
     x, y = blobs(rng)
     cpu, gpu = small_model(5), small_model(5).to_device("gpu")
