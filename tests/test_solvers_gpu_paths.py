@@ -232,15 +232,48 @@ def test_kernel_table_covers_the_launchers():
 # ---------------------------------------------------------------- the real kernels
 
 
-@pytest.mark.parametrize("n", [2, 3, 4, 8, 16, 32, 64])
-def test_gpu_small_kernel_against_numpy(dev, rng, n):
-    s = 300 if is_emulator(dev) else 3000   # several blocks of every size on the emulator
+# n below the instantiation's NMAX leaves idle rows in every system of a block; the
+# emulator found their correction read unset shared memory (NaN), so no system with
+# n < NMAX ever converged in FP32 and all fell back.
+@pytest.mark.parametrize("factor", ["float32", "float64"])
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 8, 13, 16, 31, 32, 33, 64])
+def test_gpu_small_kernel_against_numpy(dev, rng, n, factor):
+    s = 150 if is_emulator(dev) else 3000   # several blocks of every size on the emulator
     a = rng.standard_normal((s, n, n)) + n * np.eye(n)
     b = rng.standard_normal((s, n))
-    x, info = bs.solve(dev.asarray(a), dev.asarray(b), return_info=True)
+    x, info = bs.solve(dev.asarray(a), dev.asarray(b), factor=factor, return_info=True)
     assert info.path == "gpu-small" and np.all(info.status == "converged")
     ref = np.linalg.solve(a, b[..., None])[..., 0]
+    # converged means backward error <= sqrt(n) eps; cond(a) stays below ~1e2 here
     assert np.abs(to_numpy(x) - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("nan_row", [0, 1, 2])
+@pytest.mark.parametrize("n,nmax", [(3, 4), (8, 8), (40, 64)])
+def test_gpu_small_kernel_nan_pivot_is_a_breakdown_for_every_lane(dev, rng, n, nmax,
+                                                                  nan_row):
+    """A NaN in the pivot column: every lane must choose the same pivot row.
+
+    NaN made the butterfly's ``>`` comparisons disagree between lanes, so two rows took
+    the same position and a later step found no candidate (a zero pivot, reported as
+    min |u_jj| = 0). Now NaN ranks as +inf: the kernel reports a breakdown with a NaN
+    pivot, and the rest of the block is untouched.
+    """
+    s = 3
+    a = rng.standard_normal((s, n, n)) + n * np.eye(n)
+    a[1, nan_row, 0] = np.nan
+    b = rng.standard_normal((s, n, 1))
+    x = dev.asarray(np.zeros((s, n, 1)))
+    code, iters = dev.asarray(np.zeros(s, np.int32)), dev.asarray(np.zeros(s, np.int32))
+    ber, minpiv = dev.asarray(np.full(s, np.inf)), dev.asarray(np.zeros(s))
+    _small_gpu._launch(dev, "float", nmax, dev.asarray(a), dev.asarray(b), x,
+                       dev.asarray(np.arange(s, dtype=np.int64)), 50,
+                       np.sqrt(n) * 2.0**-53, code, iters, ber, minpiv)
+    code, minpiv, x = to_numpy(code), to_numpy(minpiv), to_numpy(x)
+    assert code[1] == -3 and np.isnan(minpiv[1]) and np.isnan(x[1]).all()
+    assert (code[[0, 2]] >= 0).all() and (minpiv[[0, 2]] > 0).all()
+    ref = np.linalg.solve(a[[0, 2]], b[[0, 2]])
+    assert np.abs(x[[0, 2]] - ref).max() <= 1e-12 * np.abs(ref).max()
 
 
 @pytest.mark.parametrize("factor", ["float16", "bfloat16", "tf32", "float32", "float64"])

@@ -13,7 +13,8 @@
 //   iterate is kept.
 // Outputs per system: code = corrections (max over right-hand sides) when every column
 // converged, -2 an entry overflowed converting to TF, -3 zero or non-finite pivot, -31 no
-// convergence; iters; ber = final max_j ||r_j|| / (||A|| ||x_j||); minpiv = min |u_jj|.
+// convergence; iters; ber = final max_j ||r_j|| / (||A|| ||x_j||); minpiv = min |u_jj|
+// (NaN when a pivot was NaN).
 //
 // The factors live in shared memory (TF, row i owned by thread i, padded rows: no bank
 // conflicts). Rows are not physically interchanged: the thread that owns the pivot row
@@ -147,12 +148,15 @@ gesv_small_batched(int n, int nrhs, long long count, const long long* __restrict
     bool breakdown = false;
     double mp = BF_INF;
     for (int j = 0; j < n; ++j) {
+        // A NaN candidate counts as +inf: the butterfly's comparisons are then a total
+        // order, every lane picks the same pivot row and sees the same (non-finite) pivot.
         TF v = (row && pos == NMAX) ? abs_val(lurow[j]) : TF(-1);
+        if (v != v) v = TF(BF_INF);
         int p = (row && pos == NMAX) ? i : 0x7fffffff;
         group_argmax<NMAX>(v, p, sv, si);
         if (i == p) pos = j;
         const TF piv = p == 0x7fffffff ? TF(0) : sLU[g][p][j];
-        mp = fmin(mp, (double)abs_val(piv));
+        mp = piv != piv ? BF_NAN : fmin(mp, (double)abs_val(piv));   // NaN stays NaN
         if (!(piv != TF(0)) || !isfinite(piv)) breakdown = true;
         if (row && pos == NMAX && piv != TF(0)) {
             const TF l = lurow[j] * (TF(1) / piv);
@@ -197,7 +201,7 @@ gesv_small_batched(int n, int nrhs, long long count, const long long* __restrict
             sc = pow2_above(rn);
             lu_apply<TF, NMAX>(lurow, pos, n, TF(r / sc), sbuf[g]);
             if (active) {
-                x += (double)sbuf[g][i] * sc;
+                if (row) x += (double)sbuf[g][i] * sc;   // sbuf[g][i] is unset for i >= n
                 ++it;
             }
             if (!__syncthreads_or(active)) break;
