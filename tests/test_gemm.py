@@ -350,6 +350,21 @@ def test_every_precision_and_transpose_with_odd_sizes(xp, rng, prec, trans_a, tr
                       operand_rounding=rounding)
 
 
+@pytest.mark.parametrize("prec", PRECISIONS,
+                         ids=lambda p: f"{np.dtype(p[0]).name}-{p[1]}-{np.dtype(p[2]).name}")
+@pytest.mark.parametrize("mnk", [(5, 6, 7), (70, 65, 40)], ids=["small", "tiled"])
+def test_in_place_c_update_on_every_kernel(xp, rng, prec, mnk):
+    """``out=c``: the kernels read C and write D through one array (C and D were both
+    ``__restrict__``, which promised the compiler they never alias)."""
+    dtype, compute, out_dtype, u, rounding = prec
+    m, n, k = mnk
+    a, b = rand(xp, rng, (3, m, k), dtype), rand(xp, rng, (3, k, n), dtype)
+    c = rand(xp, rng, (3, m, n), out_dtype)
+    c0 = c.copy()
+    assert bf.batched_gemm(a, b, c, alpha=-0.75, beta=1.5, out=c, compute=compute) is c
+    assert_gemm_close(c, a, b, c0, -0.75, 1.5, u=u, operand_rounding=rounding)
+
+
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_more_column_tiles_than_grid_y_holds(xp, rng, monkeypatch, trans_b):
     """N beyond 65535 tiles is launched in column ranges; a tiny limit exercises that."""

@@ -14,6 +14,7 @@
 //
 // Tin: operand type, Tacc: accumulation (and alpha/beta) type, Tout: C and D type.
 // TF32 = true rounds operands to TF32 (see gemm_simt.cuh). C is not read when beta == 0.
+// C and D are not __restrict__: out=c (the BLAS in-place update) makes them one array.
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 
@@ -23,8 +24,8 @@
     int M, int N, int K, long long batch, long long nb_inner, Tacc alpha, Tacc beta,         \
     const Tin* __restrict__ A, long long sam, long long sak, long long sa_o, long long sa_i, \
     const Tin* __restrict__ B, long long sbk, long long sbn, long long sb_o, long long sb_i, \
-    const Tout* __restrict__ C, long long scm, long long scn, long long sc_o, long long sc_i, \
-    Tout* __restrict__ D, long long sdm, long long sdn, long long sd_o, long long sd_i
+    const Tout* C, long long scm, long long scn, long long sc_o, long long sc_i, \
+    Tout* D, long long sdm, long long sdn, long long sd_o, long long sd_i
 
 template <typename Tin, typename Tacc, typename Tout, int BM, int BN, int BK, int TM, int TN,
           bool TF32>

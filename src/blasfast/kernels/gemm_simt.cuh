@@ -38,8 +38,8 @@ __device__ __forceinline__ void gemm_tile_simt(
     int m0, int n0, int M, int N, int K, Tacc alpha, Tacc beta,
     const Tin* __restrict__ a, long long sam, long long sak,
     const Tin* __restrict__ b, long long sbk, long long sbn,
-    const Tout* __restrict__ c, long long scm, long long scn,
-    Tout* __restrict__ d, long long sdm, long long sdn)
+    const Tout* c, long long scm, long long scn,
+    Tout* d, long long sdm, long long sdn)
 {
     constexpr int TX = BN / TN;             // threads along N
     constexpr int TY = BM / TM;             // threads along M

@@ -17,8 +17,8 @@ gemm_tc_strided_batched(
     int M, int N, int K, long long batch, long long nb_inner, float alpha, float beta,
     const Tin* __restrict__ A, long long sam, long long sak, long long sa_o, long long sa_i,
     const Tin* __restrict__ B, long long sbk, long long sbn, long long sb_o, long long sb_i,
-    const Tout* __restrict__ C, long long scm, long long scn, long long sc_o, long long sc_i,
-    Tout* __restrict__ D, long long sdm, long long sdn, long long sd_o, long long sd_i)
+    const Tout* C, long long scm, long long scn, long long sc_o, long long sc_i,
+    Tout* D, long long sdm, long long sdn, long long sd_o, long long sd_i)
 {
     for (long long z = blockIdx.z; z < batch; z += gridDim.z) {
         const long long zo = z / nb_inner;
