@@ -288,3 +288,38 @@ def test_gpu_blocked_lu_matches_cpu_bounds(dev, rng, factor):
     bound = (n * u + 2.01 * U_OP[factor]) * np.linalg.norm(np.abs(L) @ np.abs(U))
     assert np.linalg.norm(a[perm] - L @ U) <= bound
 
+
+
+def test_gpu_trsv_launches_column_ranges_within_grid_y(dev, rng, monkeypatch):
+    """Right-hand sides go in gridDim.y, at most 65535 a launch; a tiny limit exercises the
+    column ranges (k > 65535 used to be one launch the driver refuses)."""
+    assert _lu_gpu.MAX_GRID_Y == 65535
+    monkeypatch.setattr(_lu_gpu, "MAX_GRID_Y", 3)
+    n, k = 70, 8                         # two row blocks of 64; three column ranges
+    a = rng.standard_normal((n, n)) + n * np.eye(n)
+    b = rng.standard_normal((n, k))
+    lu, piv = bs.lu_factor(dev.asarray(a), dtype="float64")
+    x = to_numpy(bs.lu_solve((lu, piv), dev.asarray(b)))
+    ref = np.linalg.solve(a, b)
+    assert np.abs(x - ref).max() <= 1e-13 * np.abs(ref).max()
+
+
+def test_gpu_panel_refuses_a_grid_that_cannot_be_resident(dev, rng, monkeypatch):
+    """The panel's grid-wide barrier needs every block resident: when the occupancy
+    calculator says the device cannot hold the grid, the launcher raises (no hang)."""
+    monkeypatch.setattr(_lu_gpu._occupancy, "blocks_per_sm", lambda *a: 0)
+    with pytest.raises(RuntimeError, match="cannot be resident at once"):
+        bs.lu_factor(dev.asarray(rng.standard_normal((40, 40))))
+
+
+def test_occupancy_calculator_matches_the_h200_limits():
+    from blasfast.kernels import _occupancy
+
+    h200 = {"MaxBlocksPerMultiprocessor": 32, "MaxThreadsPerMultiProcessor": 2048,
+            "MaxRegistersPerMultiprocessor": 65536,
+            "MaxSharedMemoryPerMultiprocessor": 233472}
+    assert _occupancy.blocks_per_sm(256, 0, None, h200) == 8           # threads
+    assert _occupancy.blocks_per_sm(256, 0, 128, h200) == 2            # registers
+    assert _occupancy.blocks_per_sm(256, 100 * 1024, 32, h200) == 2    # shared memory
+    assert _occupancy.blocks_per_sm(32, 0, None, h200) == 32           # blocks
+    assert _occupancy.blocks_per_sm(1024, 227 * 1024 + 1, None, h200) == 0

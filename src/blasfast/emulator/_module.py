@@ -19,6 +19,7 @@ import threading
 
 import numpy as np
 
+from ..kernels import _occupancy
 from . import _build
 from ._errors import EmulatorError, LaunchError
 
@@ -131,15 +132,11 @@ H200 = dict(name="NVIDIA H200 (emulated)", sm_count=132, arch=90,
 
 def blocks_per_sm(threads, shared_bytes, registers=None):
     """How many blocks of a kernel one H200 SM holds at once (0: the launch cannot run)."""
-    warps = -(-threads // 32)
-    limits = [H200["max_blocks_per_sm"], (H200["max_threads_per_sm"] // 32) // warps]
-    if registers:
-        per_warp = -(-registers * 32 // 256) * 256  # allocated per warp, 256 at a time
-        limits.append((H200["registers_per_sm"] // per_warp) // warps)
-    if shared_bytes:
-        limits.append(H200["shared_per_sm"] //
-                      (shared_bytes + H200["reserved_shared_per_block"]))
-    return max(0, min(limits))
+    return _occupancy.blocks_per_sm(threads, shared_bytes, registers, {
+        "MaxBlocksPerMultiprocessor": H200["max_blocks_per_sm"],
+        "MaxThreadsPerMultiProcessor": H200["max_threads_per_sm"],
+        "MaxRegistersPerMultiprocessor": H200["registers_per_sm"],
+        "MaxSharedMemoryPerMultiprocessor": H200["shared_per_sm"]})
 
 
 # --------------------------------------------------------------------------- runtime

@@ -179,6 +179,15 @@ class Kernel:
     def max_dynamic_shared_size_bytes(self, value):
         self._max_dynamic_shared = int(value)
 
+    def attributes_for(self, array):
+        """``cupy.RawKernel.attributes`` (registers, static shared memory, ...) of this
+        kernel on the device ``array`` lives on (compiles it if needed)."""
+        from .. import _backend
+
+        fn = (self._emulator_function() if _backend.is_emulated(array)
+              else self._cuda_function())
+        return fn.attributes
+
     def __call__(self, grid, block, args, **kwargs):
         from .. import _backend
 

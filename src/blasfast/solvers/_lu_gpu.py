@@ -30,13 +30,14 @@ import numpy as np
 
 from .. import _backend, _dtypes
 from ..gemm import _batched_gemm_nocheck
-from ..kernels import _compile
+from ..kernels import _compile, _occupancy
 from . import _kernels as K
 from ._lu_cpu import LOW_DTYPE, block_size
 
 __all__ = ["getrf", "getrs", "ipiv_to_perm", "trailing_update"]
 
 _i32, _i64 = np.int32, np.int64
+MAX_GRID_Y = 65535      # CUDA's limit on gridDim.y (and z)
 
 
 def _xp(x):
@@ -74,11 +75,23 @@ def _panel(w, i, ib, ipiv, perm, info, ws):
     grid = max(1, min(nsm, -(-m // 64)))
     rpb = -(-m // grid)
     smem = (rpb * (K.IB + 1) + K.IB) * w.itemsize
-    limit = _device_attr(_xp(w), "MaxSharedMemoryPerBlockOptin")
+    cp = _xp(w)
+    limit = _device_attr(cp, "MaxSharedMemoryPerBlockOptin")
     if smem > limit:
         raise RuntimeError(f"solve: n = {n} is too large for the panel kernel "
                            f"({smem} B of shared memory per block, the device has {limit})")
     kern = _fn("getrf_panel", K.panel_name(K.ctype(w.dtype)))
+    # The grid-wide barrier needs every block resident at once: check it as the occupancy
+    # calculator would (an error, never a hang). Other work running on the device at the
+    # same time can still take SMs; the panel assumes it has the device to itself.
+    attrs = kern.attributes_for(w)
+    resident = nsm * _occupancy.blocks_per_sm(
+        K.PANEL_THREADS, attrs["shared_size_bytes"] + smem, attrs["num_regs"],
+        cp.cuda.Device().attributes)
+    if grid > resident:
+        raise RuntimeError(f"solve: the panel kernel's grid of {grid} blocks cannot be "
+                           f"resident at once (the device holds {resident} of them); its "
+                           "grid-wide barrier would never complete")
     if smem > 48 * 1024 and kern.max_dynamic_shared_size_bytes < smem:
         kern.max_dynamic_shared_size_bytes = smem
     kern((grid,), (K.PANEL_THREADS,),
@@ -179,8 +192,11 @@ def _trsv(lu, y, lower):
     ticket = cp.zeros(k, dtype=np.int32)
     flags = cp.zeros(k * nblk, dtype=np.int32)
     kern = _fn("trsm_refine", K.trsv_name(K.ctype(lu.dtype), K.ctype(y.dtype), lower))
-    kern((nblk, k), (K.TRSV_THREADS,), (lu, _i64(lu.shape[1]), _i32(n), y, _i64(k), ticket,
-                                        flags))
+    for c0 in range(0, k, MAX_GRID_Y):      # a column per blockIdx.y, at most 65535 a launch
+        c1 = min(k, c0 + MAX_GRID_Y)
+        kern((nblk, c1 - c0), (K.TRSV_THREADS,),
+             (lu, _i64(lu.shape[1]), _i32(n), y[:, c0:], _i64(k), ticket[c0:],
+              flags[c0 * nblk:]))
 
 
 def getrs(lu, perm, v):
