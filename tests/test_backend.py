@@ -52,6 +52,21 @@ def test_info_reports_versions_and_gpu_state():
         assert d["gpu_error"]
 
 
+def test_info_under_the_emulator_names_the_emulated_device(monkeypatch):
+    from conftest import NO_EMULATOR
+
+    if NO_EMULATOR is not None:
+        pytest.skip(str(NO_EMULATOR))
+    monkeypatch.setenv("BLASFAST_EMULATOR", "1")
+    from blasfast import emulator
+
+    with emulator.configure(schedule="shuffle", seed=7):
+        d = bf.info()
+    assert d["device"] == "emulated sm_90 (H200)" and d["gpu_available"] is True
+    assert d["compute_capability"] == "90" and d["emulator_schedule"] == "shuffle:7"
+    assert d["emulator_compiler"] and "gpu_error" not in d
+
+
 def test_import_compiles_nothing():
     from blasfast.kernels import _compile
 

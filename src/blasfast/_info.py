@@ -21,7 +21,10 @@ def info():
         ``cuda_driver`` versions and ``gpu_count``; ``kernel_cache_dir`` (where CuPy keeps
         compiled kernels) and ``cuda_include_dir`` (the CUDA headers given to NVRTC, None
         when none were found). Never raises because of a missing or broken CUDA install: the
-        reason goes to ``gpu_error``.
+        reason goes to ``gpu_error``. With ``BLASFAST_EMULATOR=1`` the device is the CUDA
+        emulator: ``device`` is ``"emulated sm_90 (H200)"``, ``emulator_compiler`` the host
+        C++ compiler, ``kernel_cache_dir`` the emulator's library cache and
+        ``emulator_schedule`` / ``emulator_sanitizer`` its settings.
 
     Notes
     -----
@@ -41,6 +44,8 @@ def info():
         "kernel_cache_dir": _backend.kernel_cache_dir(),
         "cuda_include_dir": cuda_include_dir(),
     }
+    if _backend.emulator_enabled():
+        return _emulator_info(d)
     cp = _backend._cupy()
     if cp is None:
         d["gpu_error"] = "CuPy is not installed (pip install blasfast[cuda])"
@@ -64,4 +69,28 @@ def info():
     except Exception as exc:  # a driver/runtime mismatch must not break info()
         d["gpu_available"] = False
         d["gpu_error"] = f"{type(exc).__name__}: {exc}"
+    return d
+
+
+def _emulator_info(d):
+    """``info()`` when ``BLASFAST_EMULATOR=1``: the emulated device's facts."""
+    from . import emulator
+    from .emulator import _build
+
+    cp = _backend._real_cupy()
+    d["cupy"] = None if cp is None else cp.__version__
+    d["device"] = "emulated sm_90 (H200)"
+    d["kernel_cache_dir"] = str(_build.cache_dir())
+    dirs = _build.cuda_include_dir()
+    d["cuda_include_dir"] = None if dirs is None else ", ".join(dirs)
+    reason = emulator.unavailable_reason()
+    if reason:
+        d["gpu_error"] = f"the CUDA emulator cannot run: {reason}"
+        return d
+    s = emulator.settings
+    d.update(gpu_available=True, gpu_name="NVIDIA H200 (blasfast emulator)",
+             compute_capability="90", gpu_count=1,
+             emulator_compiler=" ".join(map(str, _build.compiler())),
+             emulator_schedule=s.schedule + (f":{s.seed}" if s.schedule == "shuffle" else ""),
+             emulator_sanitizer=_build.sanitizer() or "none")
     return d
