@@ -350,6 +350,27 @@ def test_every_precision_and_transpose_with_odd_sizes(xp, rng, prec, trans_a, tr
                       operand_rounding=rounding)
 
 
+# One problem per size class of _gemm_config.select: the small kernel's four DIMs, the
+# CUDA-core tiles (max(m, n) <= 16, <= 64, larger) and the tensor-core tiles (<= 32,
+# <= 128, larger), so that every declared instantiation runs.
+SIZE_CLASSES = {"dim4": (3, 2, 4), "dim8": (7, 5, 8), "dim16": (13, 16, 9),
+                "dim32": (30, 31, 29), "tile16": (10, 12, 40), "tile32": (20, 30, 40),
+                "tile64": (40, 50, 35), "tile128": (70, 100, 40), "tile-large": (130, 140, 36)}
+
+
+@pytest.mark.parametrize("prec", PRECISIONS,
+                         ids=lambda p: f"{np.dtype(p[0]).name}-{p[1]}-{np.dtype(p[2]).name}")
+@pytest.mark.parametrize("mnk", SIZE_CLASSES.values(), ids=SIZE_CLASSES.keys())
+def test_every_size_class_of_every_precision(xp, rng, prec, mnk):
+    dtype, compute, out_dtype, u, rounding = prec
+    m, n, k = mnk
+    a, b = rand(xp, rng, (2, m, k), dtype), rand(xp, rng, (2, k, n), dtype)
+    c = rand(xp, rng, (2, m, n), out_dtype)
+    out = xp.full((2, m, n), np.nan, out_dtype)  # poisoned: an unwritten element fails
+    bf.batched_gemm(a, b, c, alpha=1.25, beta=-0.5, out=out, compute=compute)
+    assert_gemm_close(out, a, b, c, 1.25, -0.5, u=u, operand_rounding=rounding)
+
+
 @pytest.mark.parametrize("prec", PRECISIONS,
                          ids=lambda p: f"{np.dtype(p[0]).name}-{p[1]}-{np.dtype(p[2]).name}")
 @pytest.mark.parametrize("mnk", [(5, 6, 7), (70, 65, 40)], ids=["small", "tiled"])

@@ -125,8 +125,8 @@ SIMT_TILES = {
 }
 
 _compile.declare("gemm", "gemm.cu", (
-    [t.kernel_name(p) for (c, _), t in SIMT_TILES.items()
-     for p in PRECISIONS if p.compute == c and p.in_dtype == p.out_dtype]
+    [t.kernel_name(p) for (c, _), t in SIMT_TILES.items()      # FP64, FP32 (rule 2)
+     for p in PRECISIONS if p.compute == c and _gemm_tc.tc_kind(p.in_dtype, c) is None]
     + [t.kernel_name(p) for t in SMALL_TILES.values() for p in PRECISIONS]))
 
 
