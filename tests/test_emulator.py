@@ -53,6 +53,23 @@ def test_a_cupy_users_raw_kernel_runs_unchanged(rng):
     assert abs(float(out.get()[0]) - ref) < 0.05 * np.abs(x).sum() / np.sqrt(x.size)
 
 
+def test_the_readme_example_runs_as_printed(capsys):
+    """The README's RawKernel example, executed as the README prints it."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## The CUDA emulator", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'em.RawKernel(source, "block_sum")' in code
+    exec(compile(code, "README.md", "exec"), {})
+    got, ref = map(float, capsys.readouterr().out.split())
+    x = np.random.default_rng(0).standard_normal(50_001).astype(np.float32)  # the README's
+    assert ref == x.sum(dtype=np.float64)
+    assert abs(got - ref) <= x.size * 2.0**-24 * np.abs(x).sum()   # float32 partial sums
+    assert abs(got - ref) < 0.05 * np.abs(x).sum() / np.sqrt(x.size)
+
+
 TEMPLATES = r"""
 template <typename T>
 __global__ void neighbour(const T* x, T* y, int n, int sync)
