@@ -31,6 +31,29 @@ def test_train_digits_defaults(capsys):
     assert re.search(r"^wall time: [\d.]+ s$", out, re.M)
 
 
+@pytest.mark.gpu
+@pytest.mark.emulator
+def test_train_digits_on_the_emulator_matches_the_cpu(capsys, monkeypatch):
+    """``BLASFAST_EMULATOR=1 blasfast train --device gpu``: the same test accuracy as the
+    CPU path (within 0.5 points) on digits, every GEMM through our kernels."""
+    from conftest import NO_EMULATOR
+
+    if NO_EMULATOR is not None:
+        pytest.skip(str(NO_EMULATOR))
+    from blasfast import emulator
+
+    assert main(["train", "--device", "cpu", "--no-progress"]) == 0
+    cpu = parse_accuracy(capsys.readouterr().out)
+    monkeypatch.setenv("BLASFAST_EMULATOR", "1")
+    before = sum(v for (fam, _), v in emulator.executed.items() if fam.endswith(":gemm"))
+    assert main(["train", "--device", "gpu", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    after = sum(v for (fam, _), v in emulator.executed.items() if fam.endswith(":gemm"))
+    assert "device gpu" in out
+    assert after - before >= 30 * 43 * 3      # >= 3 GEMMs per batch, 43 batches, 30 epochs
+    assert abs(parse_accuracy(out) - cpu) <= 0.005
+
+
 def test_train_shows_a_progress_bar(capsys):
     assert main(["train", "--device", "cpu", "--epochs", "2", "--limit", "300"]) == 0
     captured = capsys.readouterr()
