@@ -230,7 +230,7 @@ def test_kernel_model_strided_axis_twiddle_and_scale(rng):
 @pytest.fixture
 def gpu_plan_on_numpy(monkeypatch):
     """Run ``blasfast.fft._gpu``'s host code on NumPy arrays with the kernel model."""
-    monkeypatch.setattr(_gpu, "_array_module", lambda: np)
+    monkeypatch.setattr(_gpu, "_array_module", lambda a: np)
     monkeypatch.setattr(_gpu, "launch_pass", model_pass)
 
 

@@ -32,6 +32,9 @@ class _Kernel:
     def __call__(self, grid, block, args, shared_mem=0):
         self.fn(self.name, *args)
 
+    def attributes_for(self, array):
+        return {"shared_size_bytes": 0, "num_regs": 64}
+
 
 def _panel(name, A, lda, m, nb, rpb, koff, ipiv, perm, info, pval, pidx, rowbuf, bar):
     for j in range(nb):
@@ -126,8 +129,10 @@ def emulated(monkeypatch):
                                           if not k.startswith("__")})
     monkeypatch.setattr(_lu_gpu, "_xp", lambda x: np_as_cupy)
     monkeypatch.setattr(_lu_gpu, "_fn", lambda fam, name: _Kernel(_STANDINS[fam], name))
-    monkeypatch.setattr(_lu_gpu, "_device_attr", lambda xp, name: {
-        "MultiProcessorCount": 8, "MaxSharedMemoryPerBlockOptin": 232448}[name])
+    monkeypatch.setattr(_lu_gpu, "_device_attributes", lambda xp: {
+        "MultiProcessorCount": 8, "MaxSharedMemoryPerBlockOptin": 232448,
+        "MaxSharedMemoryPerMultiprocessor": 233472, "MaxBlocksPerMultiprocessor": 32,
+        "MaxThreadsPerMultiProcessor": 2048, "MaxRegistersPerMultiprocessor": 65536})
     monkeypatch.setattr(_lu_gpu, "_batched_gemm_nocheck", _gemm)
     monkeypatch.setattr(_small_gpu._compile, "get_function",
                         lambda fam, name: _Kernel(_STANDINS[fam], name))

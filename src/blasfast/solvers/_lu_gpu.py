@@ -63,8 +63,13 @@ class _Workspace:
         self.bar = cp.zeros(2, dtype=np.uint32)
 
 
+def _device_attributes(cp):
+    """``cupy.cuda.Device().attributes`` of the current device (a seam for the tests)."""
+    return cp.cuda.Device().attributes
+
+
 def _device_attr(cp, name):
-    return int(cp.cuda.Device().attributes[name])
+    return int(_device_attributes(cp)[name])
 
 
 def _panel(w, i, ib, ipiv, perm, info, ws):
@@ -87,7 +92,7 @@ def _panel(w, i, ib, ipiv, perm, info, ws):
     attrs = kern.attributes_for(w)
     resident = nsm * _occupancy.blocks_per_sm(
         K.PANEL_THREADS, attrs["shared_size_bytes"] + smem, attrs["num_regs"],
-        cp.cuda.Device().attributes)
+        _device_attributes(cp))
     if grid > resident:
         raise RuntimeError(f"solve: the panel kernel's grid of {grid} blocks cannot be "
                            f"resident at once (the device holds {resident} of them); its "
