@@ -170,3 +170,17 @@ def test_hanging_gpu_test_is_cut_by_pytest_timeout(tmp_path, monkeypatch):
                         tmp_path, 50, {})
     assert time.perf_counter() - t0 < 30 and rc not in (0, 124)
     assert "Timeout" in (tmp_path / "hang.log").read_text()
+
+
+def test_gpu_tests_on_a_real_gpu_are_the_cupy_variants(monkeypatch):
+    """The lent GPU runs the CuPy variants of the GPU tests; the emulator's variants (CI
+    runs those) would spend its minutes on the CPU."""
+    import subprocess
+
+    monkeypatch.delenv("BLASFAST_EMULATOR", raising=False)
+    res = subprocess.run([sys.executable, "-m", "pytest", "tests/test_gemm.py", "-m",
+                          gpu_check.GPU_MARKS, "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         cwd=ROOT, capture_output=True, text=True, env=gpu_check._env(),
+                         timeout=120)
+    ids = [ln for ln in res.stdout.splitlines() if "::" in ln]
+    assert ids and all("cupy" in i and "emulator" not in i for i in ids)

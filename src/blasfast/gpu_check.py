@@ -13,7 +13,8 @@ step leaves what it found on disk even when it is cut off.
 
 1. ``env.json``: GPU name, compute capability, driver and CUDA runtime versions, CuPy,
    NumPy, Python versions, the git commit, the date.
-2. The GPU tests (``pytest -m gpu -v``), one subprocess per family of test files
+2. The GPU tests on CuPy (``pytest -m 'gpu and not emulator' -v``, in 4 xdist workers where
+   pytest-xdist is installed), one subprocess per family of test files
    (:data:`TEST_GROUP_ORDER`: backend and kernels, GEMM, convolution, FFT, nn, solvers, the
    rest), so that a kernel that hangs costs its own family, not the others' results:
    ``tests-<group>.log`` (a line per test as it finishes) and ``tests-<group>.xml``.
@@ -81,6 +82,10 @@ HEADLINE_BENCH = (
     r"test_solve_dense\[(4096|16384)-100\.0\]",
     r"test_solve_stacked_small\[(3-1000000|16-100000)\]",
 )
+
+#: The GPU tests' selection on a real GPU: the CuPy variants, not the emulator's (those
+#: run in CI; on the lent machine they would spend its minutes on the CPU).
+GPU_MARKS = "gpu and not emulator"
 
 _CAPS = {"tests": 240, "train": 90, "bench": 360}   # seconds, before the budget's cut
 _MIN_SHARE = 20      # seconds kept for every later step or test family
@@ -198,6 +203,17 @@ def junit_counts(path):
             for k in ("tests", "failures", "errors", "skipped")}
 
 
+def _xdist_options(workers=4):
+    """pytest-xdist's options when it is installed (the GPU machine has it): the tests of a
+    family run in ``workers`` processes that share the GPU (they are small; NVRTC's
+    compilations and the host-side references are what take the time)."""
+    import importlib.util
+
+    if importlib.util.find_spec("xdist") is None:
+        return []
+    return ["-n", str(workers)]
+
+
 def _timeout_options():
     """pytest-timeout's options when it is installed (the GPU machine has it): a test that
     hangs -- a kernel that never returns -- ends its family's run after 120 s (the thread
@@ -215,9 +231,10 @@ def _tests(out, budget, summary, py, later, after_each):
     for i, (group, files) in enumerate(groups):
         left = stop - time.monotonic() - _MIN_SHARE * (len(groups) - i - 1)
         xml = out / f"tests-{group}.xml"
-        rc = _run(f"tests-{group}", [py, "-m", "pytest", "-m", "gpu", *files, "-v", "-rs",
-                                     "--durations=10", "-p", "no:cacheprovider",
-                                     *_timeout_options(), f"--junitxml={xml}"],
+        rc = _run(f"tests-{group}", [py, "-m", "pytest", "-m", GPU_MARKS, *files, "-v",
+                                     "-rs", "--durations=10", "-p", "no:cacheprovider",
+                                     *_timeout_options(), *_xdist_options(),
+                                     f"--junitxml={xml}"],
                   out, max(0.0, left), summary)
         if rc == 5:  # pytest: no tests collected (a family without GPU tests)
             summary[f"tests-{group}"]["returncode"] = 0
