@@ -177,7 +177,8 @@ def gpu_median_ms(fn, n_warmup=3, n_repeat=20, max_duration=1.5):
     ``n_repeat`` timed ones, fewer when they pass ``max_duration`` seconds."""
     from cupyx.profiler import benchmark
 
-    res = benchmark(fn, n_warmup=n_warmup, n_repeat=n_repeat, max_duration=max_duration)
+    res = benchmark(fn, n_warmup=n_warmup, n_repeat=n_repeat, max_duration=max_duration,
+                    name=getattr(fn, "__name__", type(fn).__name__))  # partials have none
     return float(np.median(res.gpu_times)) * 1e3
 
 

@@ -154,8 +154,10 @@ def test_solve_stacked_small(benchmark, n, count):
     bs.solve(a, b)
     x, info = bs.solve(a, b, return_info=True)
     ms = gpu_median_ms(lambda: bs.solve(a, b), n_warmup=1, n_repeat=10)
-    base_ms = gpu_median_ms(lambda: cupy.linalg.solve(a, b), n_warmup=1, n_repeat=10)
-    xr = cupy.linalg.solve(a, b)
+    # NumPy 2 rules (CuPy 14): a stack of right-hand sides is (count, n, 1), not (count, n)
+    base_ms = gpu_median_ms(lambda: cupy.linalg.solve(a, b[..., None]), n_warmup=1,
+                            n_repeat=10)
+    xr = cupy.linalg.solve(a, b[..., None])[..., 0]
     err = float(cupy.abs(x - xr).max() / cupy.abs(xr).max())
     record(benchmark, ms=ms, flops=count * 2.0 * n**3 / 3, nbytes=8.0 * count * n * (n + 2),
            baseline_ms=base_ms, baseline="cupy.linalg.solve (stacked)", rel_error=err, n=n,
