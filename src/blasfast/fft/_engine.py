@@ -186,22 +186,35 @@ def r2c_axis(xp, x, axis, route):
     return _unrows(xp, xp.ascontiguousarray(spec), shape[:-1] + (h + 1,), axis)
 
 
+def _real_ends(xp, spec, axis, n):
+    """A copy of ``spec`` whose zero frequency (and, for even ``n``, Nyquist frequency) along
+    ``axis`` has its imaginary part set to zero, as ``numpy.fft.irfft`` reads them.
+
+    cuFFT's complex-to-real transform uses those imaginary parts (found on an H200), so the
+    GPU path must drop them before any route. The new values are built with ``astype`` (a
+    new array), never assigned from a view of the array being written."""
+    spec = spec.copy()
+    index = [slice(None)] * spec.ndim
+    for k in ((0,) if n % 2 else (0, n // 2)):
+        index[axis] = slice(k, k + 1)
+        spec[tuple(index)] = spec[tuple(index)].real.astype(spec.dtype)
+    return spec
+
+
 def c2r_axis(xp, spec, axis, n, route):
     """Unnormalized complex-to-real inverse DFT along ``axis`` with output length ``n``;
     ``spec`` must hold ``n//2 + 1`` points along ``axis``. The imaginary parts of the zero
     (and, for even n, the Nyquist) frequency are ignored, as in NumPy."""
+    spec = _real_ends(xp, spec, axis, n)
     if route == "lib":
         return lib(xp).irfft(spec, n=n, axis=axis, norm="forward")
     rows, shape = _rows(xp, spec, axis)
     h = n // 2
-    rows = rows.copy()
-    rows[:, 0] = rows[:, 0].real
     real = np.float32
     if n % 2 or rows.shape[0] == 0:
         full = xp.concatenate([rows, xp.conj(rows[:, h:0:-1])], axis=1)
         out = c2c_rows(xp, xp.ascontiguousarray(full), 1, route).real.astype(real)
     else:
-        rows[:, h] = rows[:, h].real
         xk = rows[:, :h]
         xr = xp.conj(rows[:, h:0:-1])                                 # conj X[h-k]
         w = xp.asarray(_half_twiddles(n, 1)[:h])
