@@ -135,17 +135,17 @@ def _run_case(benchmark, direction, n, c, hw, dtype):
         tx, tw, tdy = (_as_torch(torch, a) for a in (x, w, dy))
         stream = cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
         if direction == "fprop":
-            fn = functools.partial(torch.nn.functional.conv2d, tx, tw, padding=1)
+            torch_fn = functools.partial(torch.nn.functional.conv2d, tx, tw, padding=1)
         elif direction == "dgrad":
-            fn = functools.partial(torch.nn.grad.conv2d_input, tuple(x.shape), tw, tdy,
-                                   padding=1)
+            torch_fn = functools.partial(torch.nn.grad.conv2d_input, tuple(x.shape), tw,
+                                         tdy, padding=1)
         else:
-            fn = functools.partial(torch.nn.grad.conv2d_weight, tx, tuple(w.shape), tdy,
-                                   padding=1)
+            torch_fn = functools.partial(torch.nn.grad.conv2d_weight, tx, tuple(w.shape),
+                                         tdy, padding=1)
 
         def cudnn():
             with stream:
-                return cupy.from_dlpack(fn())
+                return cupy.from_dlpack(torch_fn())
 
         calls["cudnn"] = cudnn
     ref = _reference64(x, w, dy, direction)
