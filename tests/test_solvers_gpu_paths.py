@@ -248,9 +248,16 @@ def test_gpu_small_kernel_against_numpy(dev, rng, n, factor):
     b = rng.standard_normal((s, n))
     x, info = bs.solve(dev.asarray(a), dev.asarray(b), factor=factor, return_info=True)
     bad = np.flatnonzero(info.status != "converged")
-    assert info.path == "gpu-small" and bad.size == 0, f"{bad.size} of {s} not converged: " + \
-        "; ".join(f"#{k} {info.status[k]} code {info.iter_code[k]} iters {info.iterations[k]} "
-                  f"ber {info.backward_error[k]:.3e} {info.reason[k]}" for k in bad[:4])
+    msg = f"{bad.size} of {s} not converged: " + "; ".join(
+        f"#{k} {info.status[k]} code {info.iter_code[k]} iters {info.iterations[k]} "
+        f"ber {info.backward_error[k]:.3e} {info.reason[k]}" for k in bad[:4])
+    # LAPACK's stopping test ||r|| <= sqrt(n) eps ||A|| ||x|| sits at the rounding level of
+    # the residual itself for tiny n: on the H200, 9 of 200,000 2x2 systems never met it
+    # with FP32-LU refinement, 16 of 200,000 not even with an FP64 LU, and the CPU path
+    # missed it on the one system checked. They fall back to FP64 and say so; the idle-row bug
+    # above made every system with n < NMAX fall back.
+    assert info.path == "gpu-small" and bad.size <= max(1, s // 1000), msg
+    assert np.all(info.status[bad] == "fell back"), msg
     ref = np.linalg.solve(a, b[..., None])[..., 0]
     # converged means backward error <= sqrt(n) eps; cond(a) stays below ~1e2 here
     assert np.abs(to_numpy(x) - ref).max() <= 1e-12 * np.abs(ref).max()
