@@ -189,6 +189,35 @@ def test_inplace_ops_write_into_views(rng):
     np.testing.assert_allclose(x.get(), want / 4, rtol=1e-6)
 
 
+def test_overlapping_writes_raise_as_cupy_leaves_them_undefined(rng):
+    """CuPy copies elements in parallel, so a write whose input overlaps its target (other
+    than the very same view) has no defined result on a GPU; on an H200 the irfft path's
+    ``rows[:, 0] = rows[:, 0].real`` left the imaginary parts in place. The emulator refuses
+    such writes, so they fail in CI instead of on a GPU."""
+    c = em.asarray(_host(rng, (3, 5), np.complex64))
+    with pytest.raises(em.OverlapError, match="assignment"):
+        c[:, 0] = c[:, 0].real
+    x = em.asarray(_host(rng, (8,)))
+    with pytest.raises(em.OverlapError):
+        x[1:] = x[:-1]
+    with pytest.raises(em.OverlapError):
+        x[1:] += x[:-1]
+    with pytest.raises(em.OverlapError, match="add"):
+        em.add(x[1:], 1, out=x[:-1])
+    with pytest.raises(em.OverlapError):
+        np.multiply(x[:4], x[::2], out=x[:4])
+    before = x.get()
+    x[...] = x                       # the very same view: element-wise, defined
+    x += x
+    em.add(x, x, out=x)
+    c[:, 0] = c[:, 0].real.copy()    # a copy first, as the message says
+    x[::2] = x[1::2]                 # interleaved: no element shared
+    want = 4 * before
+    want[::2] = want[1::2]
+    np.testing.assert_array_equal(x.get(), want)
+    assert float(np.abs(c[:, 0].imag).max().get()) == 0.0
+
+
 def test_ufuncs_and_out(rng):
     h = np.abs(_host(rng, (4, 6))) + 0.5
     x = em.asarray(h)

@@ -37,13 +37,14 @@ provoke. Launches are synchronous, so a missing stream synchronization goes unse
 import contextlib as _contextlib
 import dataclasses as _dataclasses
 
-from ._errors import EmulatorCompileError, EmulatorError, LaunchError
+from ._errors import EmulatorCompileError, EmulatorError, LaunchError, OverlapError
 from ._module import H200, Function, RawKernel, RawModule, Settings, settings
 from ._report import execution_report, executed
 from ._xp import *  # noqa: F401,F403  (the CuPy-like namespace)
 from ._xp import __getattr__  # noqa: F401
 
-__all__ = ["EmulatorCompileError", "EmulatorError", "LaunchError", "Function", "RawKernel",
+__all__ = ["EmulatorCompileError", "EmulatorError", "LaunchError", "OverlapError", "Function",
+           "RawKernel",
            "RawModule", "Settings", "settings", "configure", "is_available",
            "unavailable_reason", "enabled", "execution_report", "executed", "H200"]
 

@@ -21,6 +21,8 @@ import weakref
 
 import numpy as np
 
+from ._errors import OverlapError
+
 _ALIGNMENT = 256  # cudaMalloc's alignment
 _POISON = 0xFF  # fresh empty memory: NaN for floats, -1 for ints
 
@@ -235,6 +237,9 @@ def _ufunc_call(ufunc, method, inputs, kwargs):
         return _rewrap(getattr(ufunc, method)(*args))
     out = kwargs.get("out")
     kwargs = {k: _unwrap(v, where) for k, v in kwargs.items()}
+    for o in (kwargs["out"] if type(kwargs.get("out")) is tuple else (kwargs.get("out"),)):
+        for x in args:
+            _check_overlap(o, x, where)
     r = getattr(ufunc, method)(*args, **kwargs)
     if out is None:
         return _rewrap(r)
@@ -267,6 +272,28 @@ def _index(key):
     if t is tuple or t is list:
         return t([k._a if isinstance(k, ndarray) else k for k in key])
     return key
+
+
+def _same_view(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides)
+
+
+def _check_overlap(target, source, where):
+    """Refuse a write of ``source`` into ``target`` where the two share memory other than
+    as the very same view: CuPy leaves the result undefined (see :class:`OverlapError`)."""
+    if not isinstance(target, _np_ndarray) or not isinstance(source, _np_ndarray) \
+            or not np.may_share_memory(target, source) or _same_view(target, source):
+        return
+    try:
+        shared = np.shares_memory(target, source, max_work=10_000)
+    except np.exceptions.TooHardError:
+        shared = True
+    if shared:
+        raise OverlapError(
+            f"{where}: the input overlaps the array written (a {source.dtype} view of "
+            f"shape {source.shape} into {target.dtype} of shape {target.shape}); CuPy does "
+            "not define the result of such a copy on a GPU: copy the input first")
 
 
 def _value(x):
@@ -623,7 +650,10 @@ class ndarray:
         return _view(self, r)
 
     def __setitem__(self, key, value):
-        self._a[_index(key)] = _value(value)
+        key = _index(key)
+        if isinstance(value, ndarray):
+            _check_overlap(self._a[key], value._a, "assignment")
+        self._a[key] = _value(value)
 
     # ------------------------------------------------------------- NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -693,6 +723,7 @@ def _inplace(op, symbol):
         x = _operand(other, where)
         if x is NotImplemented:
             return NotImplemented
+        _check_overlap(self._a, x, where)
         op(self._a, x)
         return self
 
