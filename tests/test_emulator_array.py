@@ -386,6 +386,25 @@ def test_real_fft(rng):
                                   np.fft.fftshift(np.fft.fftfreq(8)))
 
 
+def test_irfft_refuses_imaginary_dc_and_nyquist(rng):
+    """cuFFT's C2R may use the imaginary parts NumPy drops (an H200 did at n = 8192), so
+    the emulator's stand-in refuses them rather than answer as NumPy would."""
+    spec = em.asarray(_host(rng, (3, 9), np.complex64))
+    for n in (None, 16, 12):
+        with pytest.raises(em.EmulatorError, match="imaginary part of frequency 0"):
+            em.fft.irfft(spec, n=n)
+    fixed = spec.copy()
+    fixed[:, 0] = fixed[:, 0].real.astype(np.complex64)
+    with pytest.raises(em.EmulatorError, match="frequency 8 "):
+        em.fft.irfft(fixed)                       # even output: Nyquist too
+    em.fft.irfft(fixed, n=17)                     # odd output: no Nyquist term
+    fixed[:, 8] = fixed[:, 8].real.astype(np.complex64)
+    np.testing.assert_allclose(em.fft.irfft(fixed).get(),
+                               np.fft.irfft(fixed.get()), rtol=1e-4, atol=1e-6)
+    with pytest.raises(em.EmulatorError, match="frequency 0"):
+        em.fft.irfft(spec.T, axis=0)
+
+
 def test_linalg(rng):
     ha = _host(rng, (6, 6)) + 6 * np.eye(6, dtype=np.float32)
     hb = _host(rng, (6, 2))

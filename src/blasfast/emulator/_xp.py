@@ -18,6 +18,7 @@ import types
 
 import numpy as np
 
+from ._errors import EmulatorError
 from ._array import (MemoryPointer, _call, _copy, _empty, _empty_like, _from_host,
                      _host_error, _layout_ok, _ufunc_call, _unwrap, _wrap, ndarray)
 
@@ -372,8 +373,34 @@ def _fft_getattr(name):
     import scipy.fft  # imported on first use: it takes a while
 
     func = _device_function(getattr(scipy.fft, name), f"fft.{name}")
+    if name == "irfft":
+        func = _hermitian_ends_checked(func)
     setattr(fft, name, func)
     return func
+
+
+def _hermitian_ends_checked(irfft):
+    """``irfft`` that refuses input whose zero (and, for an even output length, Nyquist)
+    frequency has a nonzero imaginary part. NumPy and SciPy drop those parts; cuFFT's
+    complex-to-real transform does not promise to (on an H200 it used them at n = 8192 and
+    dropped them at n <= 4096), so code that leaves them in gives GPU-dependent answers."""
+
+    @functools.wraps(irfft)
+    def checked(x, n=None, axis=-1, *args, **kwargs):
+        a = _unwrap(x, "fft.irfft")
+        if isinstance(a, np.ndarray) and a.dtype.kind == "c" and a.ndim and a.shape[axis]:
+            m = a.shape[axis]
+            out_n = 2 * (m - 1) if n is None else int(n)
+            ends = [0] + ([out_n // 2] if out_n % 2 == 0 and 0 < out_n // 2 < m else [])
+            for k in ends:
+                if np.any(np.take(a, k, axis=axis).imag != 0):
+                    raise EmulatorError(
+                        f"fft.irfft: the imaginary part of frequency {k} (of an output of "
+                        f"length {out_n}) is nonzero; NumPy drops it, cuFFT may use it: set "
+                        "it to zero first")
+        return irfft(x, n, axis, *args, **kwargs)
+
+    return checked
 
 
 fft = _namespace("fft", "cuFFT stand-in over ``scipy.fft``: complex64/float32 input keeps "
