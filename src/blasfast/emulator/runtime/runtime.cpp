@@ -102,7 +102,9 @@ bfemu_ctx_start:
 
 // ---------------------------------------------------------------- state
 enum State : uint8_t { RUNNABLE, AT_BARRIER, AT_WARP, DONE };
-enum Why : uint8_t { Y_BLOCKED, Y_SPIN, Y_AGAIN, Y_EXIT };
+// Y_POINT: a shuffled schedule's switch at a memory operation. It is neither progress nor
+// spinning, so a spin loop that does atomics (a grid barrier) still reads as stalled.
+enum Why : uint8_t { Y_BLOCKED, Y_SPIN, Y_AGAIN, Y_POINT, Y_EXIT };
 
 struct Fiber {
     void* sp = nullptr;
@@ -500,6 +502,9 @@ void run_block(Worker& w, Launch& L, uint64_t linear)
                 spins = 0;
             }
             continue;
+        case Y_POINT:
+            B.push(i);
+            continue;
         case Y_AGAIN:
             B.push(i);
             break;
@@ -763,7 +768,7 @@ BFEMU_EXPORT void bfemu_memory_point(void)
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (t_block && t_block->shuffle) {
         check_abort();
-        to_scheduler(*t_fiber, Y_AGAIN);
+        to_scheduler(*t_fiber, Y_POINT);
         check_abort();
     }
 }
