@@ -22,8 +22,10 @@ Environment
 ``BLASFAST_EMULATOR_SCHEDULE=default|shuffle:SEED``
     Thread order within a block: thread order (deterministic), or seeded random.
 ``BLASFAST_EMULATOR_SANITIZE=address``
-    Build kernels with AddressSanitizer; Python must start with the ASan runtime:
-    ``ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$(g++ -print-file-name=libasan.so) python``.
+    Build kernels with AddressSanitizer; Python must start with the ASan runtime, and
+    with libstdc++ beside it (else ASan cannot intercept the C++ throw that ends a failed
+    launch's threads): ``ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$(g++
+    -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)" python``.
 ``BLASFAST_EMULATOR_WORKERS``, ``BLASFAST_EMULATOR_CACHE``, ``BLASFAST_EMULATOR_CXX``
     OS threads for blocks; where compiled libraries are cached; the C++ compiler.
 

@@ -162,8 +162,9 @@ def _runtime():
             if mode == "address" and not _asan_loaded():
                 raise EmulatorError(
                     "BLASFAST_EMULATOR_SANITIZE=address needs the AddressSanitizer runtime "
-                    "loaded before Python starts: run\n  ASAN_OPTIONS=detect_leaks=0 "
-                    "LD_PRELOAD=$(g++ -print-file-name=libasan.so) python ...")
+                    "loaded before Python starts (and libstdc++ beside it): run\n"
+                    "  ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=\"$(g++ -print-file-name="
+                    "libasan.so) $(g++ -print-file-name=libstdc++.so)\" python ...")
             path = _build.runtime_library()
             rt = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
             rt.bfemu_launch.restype = ctypes.c_int
