@@ -46,8 +46,7 @@ from ._xp import *  # noqa: F401,F403  (the CuPy-like namespace)
 from ._xp import __getattr__  # noqa: F401
 
 __all__ = ["EmulatorCompileError", "EmulatorError", "LaunchError", "OverlapError", "Function",
-           "RawKernel",
-           "RawModule", "Settings", "settings", "configure", "is_available",
+           "RawKernel", "RawModule", "Settings", "settings", "configure", "is_available",
            "unavailable_reason", "enabled", "execution_report", "executed", "H200"]
 
 

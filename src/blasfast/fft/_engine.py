@@ -186,12 +186,12 @@ def r2c_axis(xp, x, axis, route):
     return _unrows(xp, xp.ascontiguousarray(spec), shape[:-1] + (h + 1,), axis)
 
 
-def _real_ends(xp, spec, axis, n):
+def _real_ends(spec, axis, n):
     """A copy of ``spec`` whose zero frequency (and, for even ``n``, Nyquist frequency) along
     ``axis`` has its imaginary part set to zero, as ``numpy.fft.irfft`` reads them.
 
-    cuFFT's complex-to-real transform uses those imaginary parts (found on an H200), so the
-    GPU path must drop them before any route. The new values are built with ``astype`` (a
+    cuFFT's complex-to-real transform may use those imaginary parts (on an H200 it did at
+    n = 8192), so the GPU path drops them before any route. The new values are built with ``astype`` (a
     new array), never assigned from a view of the array being written."""
     spec = spec.copy()
     index = [slice(None)] * spec.ndim
@@ -205,7 +205,7 @@ def c2r_axis(xp, spec, axis, n, route):
     """Unnormalized complex-to-real inverse DFT along ``axis`` with output length ``n``;
     ``spec`` must hold ``n//2 + 1`` points along ``axis``. The imaginary parts of the zero
     (and, for even n, the Nyquist) frequency are ignored, as in NumPy."""
-    spec = _real_ends(xp, spec, axis, n)
+    spec = _real_ends(spec, axis, n)
     if route == "lib":
         return lib(xp).irfft(spec, n=n, axis=axis, norm="forward")
     rows, shape = _rows(xp, spec, axis)
