@@ -133,11 +133,14 @@ def single_threaded_blas():
         yield
 
 
-try:  # a shape-fuzzing profile: no deadline (first calls may compile kernels), fixed budget
+try:  # shape-fuzzing profiles: no deadline (first calls may compile kernels), fixed budget
     from hypothesis import settings
 
+    # "blasfast" is CI's fixed profile; BLASFAST_HYPOTHESIS_PROFILE=long runs 20x the
+    # examples (a longer differential search, e.g. overnight or before a release).
     settings.register_profile("blasfast", deadline=None, max_examples=60, print_blob=True)
-    settings.load_profile("blasfast")
+    settings.register_profile("long", deadline=None, max_examples=1200, print_blob=True)
+    settings.load_profile(os.environ.get("BLASFAST_HYPOTHESIS_PROFILE", "blasfast"))
 except ImportError:  # pragma: no cover
     pass
 
