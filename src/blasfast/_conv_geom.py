@@ -10,8 +10,8 @@ negative (a crop) when the forward padding exceeds the filter extent.
 """
 
 import dataclasses
-import numbers
 
+from . import _checks
 from ._errors import message
 
 PADDING_MODES = ("same", "valid")
@@ -75,15 +75,20 @@ def out_size(n, pad_total, r, stride, dilation):
 
 
 def _int_pair(op, name, v, minimum):
-    """An int or a pair of ints, each >= minimum, as a 2-tuple."""
-    vals = v if isinstance(v, (tuple, list)) else (v, v)
-    if len(vals) != 2 or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool)
-                                 for e in vals):
-        raise TypeError(message(op, f"{name} must be an int or a pair of ints, got {v!r}"))
-    vals = tuple(int(e) for e in vals)
-    if min(vals) < minimum:
-        raise ValueError(message(op, f"{name} must be >= {minimum}, got {v!r}"))
-    return vals
+    """An integer or a pair of integers (:func:`blasfast._checks.integer` each), each
+    >= ``minimum``, as a 2-tuple; a pair of another length is a ``ValueError``."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(message(op, f"{name} must be an integer or a pair of integers, "
+                                         f"got {len(v)} entries: {tuple(v)!r}"))
+        return tuple(_checks.integer(op, f"{name}[{i}]", e, minimum=minimum)
+                     for i, e in enumerate(v))
+    try:
+        value = _checks.integer(op, name, v)
+    except TypeError:
+        raise TypeError(message(op, f"{name} must be an integer or a pair of integers, got "
+                                    f"{_checks.describe(v)}")) from None
+    return (_checks.integer(op, name, value, minimum=minimum),) * 2
 
 
 def normalize_padding(op, padding, h, w, r, s, stride, dilation):
@@ -104,27 +109,35 @@ def normalize_padding(op, padding, h, w, r, s, stride, dilation):
                 total = max((out - 1) * st + d * (k - 1) + 1 - n, 0)
                 pads += [total // 2, total - total // 2]
             return tuple(pads)
-        raise ValueError(message(op, f"padding must be an int, a pair, 'same' or 'valid', "
-                                     f"got {padding!r}"))
+        raise ValueError(message(op, f"padding must be an integer, a pair, a pair of pairs, "
+                                     f"'same' or 'valid', got {padding!r}"))
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
             isinstance(e, (tuple, list)) for e in padding):
-        (pt, pb), (pl, pr) = (_int_pair(op, "padding", e, 0) for e in padding)
+        (pt, pb), (pl, pr) = (_int_pair(op, f"padding[{i}]", e, 0)
+                              for i, e in enumerate(padding))
         return (pt, pb, pl, pr)
-    try:
-        ph, pw = _int_pair(op, "padding", padding, 0)
-    except TypeError:
-        raise TypeError(message(
-            op, f"padding must be an int, a pair (ph, pw), a pair of pairs "
-                f"((top, bottom), (left, right)), 'same' or 'valid', got {padding!r}")) from None
+    if not isinstance(padding, (tuple, list)):
+        try:
+            _checks.integer(op, "padding", padding)
+        except TypeError:
+            raise TypeError(message(
+                op, f"padding must be an integer, a pair (ph, pw), a pair of pairs "
+                    f"((top, bottom), (left, right)), 'same' or 'valid', got "
+                    f"{_checks.describe(padding)}")) from None
+    ph, pw = _int_pair(op, "padding", padding, 0)
     return (ph, ph, pw, pw)
 
 
 def _shape4(op, name, shape, layout):
-    shape = tuple(shape)
+    """An array's shape, or a shape argument: a tuple or list of 4 non-negative integers
+    (:func:`blasfast._checks.shape`)."""
+    shape = _checks.shape(op, name, shape)
     if len(shape) != 4:
-        raise ValueError(message(op, f"{name} must be a 4-D {layout} array "
-                                     f"({', '.join(layout)}), got shape {shape}"))
-    return tuple(int(v) for v in shape)
+        what = f"{len(shape)} entries: {shape}" if "shape" in name else f"shape {shape}"
+        raise ValueError(message(op, f"{name} must be a 4-D {layout} "
+                                     f"{'shape' if 'shape' in name else 'array'} "
+                                     f"({', '.join(layout)}), got {what}"))
+    return shape
 
 
 def make_geom(op, x_shape, w_shape, stride, padding, dilation, x_name="x", w_name="w"):

@@ -53,8 +53,27 @@ AUTO_RULE = ("winograd if 3x3 filters, stride 1, dilation 1 and min(C, K) >= "
              "path); else gemm")
 
 
-def _stream_ctx(stream):
-    return contextlib.nullcontext() if stream is None else stream
+def _stream_ctx(op, xp, stream):
+    """The context to launch in: ``stream`` may be None (the current stream), a stream
+    object (``cupy.cuda.Stream``, the emulator's, anything with ``ptr`` that is a context
+    manager) or a non-negative integer handle (``cudaStream_t``, wrapped as an
+    ``ExternalStream``). The CPU path checks it and ignores it."""
+    if stream is None:
+        return contextlib.nullcontext()
+    if isinstance(stream, (int, np.integer)) and not isinstance(stream, (bool, np.bool_)):
+        handle = _checks.integer(op, "stream", stream, minimum=0)
+        return contextlib.nullcontext() if xp is np else xp.cuda.ExternalStream(handle)
+    if hasattr(stream, "ptr") and hasattr(stream, "__enter__") and hasattr(stream, "__exit__"):
+        return contextlib.nullcontext() if xp is np else stream
+    raise TypeError(message(op, f"stream must be None, a cupy.cuda.Stream or an integer "
+                                f"stream handle, got {_checks.describe(stream)}"))
+
+
+def _arrays(op, **arrays):
+    """Refuse non-arrays (scalars, lists, None where an array is due) by name; optional
+    arguments are passed as None and skipped by the caller."""
+    for name, a in arrays.items():
+        _checks.array_operand(op, name, a)
 
 
 def _check_dtypes(op, **arrays):
@@ -73,10 +92,7 @@ def _check_bias(op, bias, k):
 
 def _choose(op, algorithm, geom, have_u=False, forward_only=None, gpu=False):
     """Resolve ``algorithm`` for ``geom``; raise for invalid or inapplicable choices."""
-    if algorithm not in ALGORITHMS:
-        raise ValueError(message(op, f"algorithm must be one of "
-                                     f"{', '.join(repr(a) for a in ALGORITHMS)}, got "
-                                     f"{algorithm!r}"))
+    _checks.choice(op, "algorithm", algorithm, ALGORITHMS)
     if algorithm == "fft":
         if forward_only is not None or have_u or _fft_conv2d() is None:
             why = (f"{op} has no FFT algorithm" if forward_only is not None or have_u else
@@ -155,19 +171,26 @@ _SHARED_PARAMS = """
         ``'gemm'``: im2col + batched GEMM, any case. ``'auto'`` (default): {rule}.
         ``'fft'`` (forward only): :mod:`blasfast.fft`'s FFT convolution, dilation 1 and
         symmetric padding, its own precision rules (see ``blasfast.fft``).
-    stream : cupy.cuda.Stream, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream)."""
+    stream : cupy.cuda.Stream or int, optional
+        GPU path only: the stream to launch on (default: CuPy's current stream), a stream
+        object or a raw ``cudaStream_t`` handle (an integer >= 0). Checked, then ignored,
+        on the CPU path."""
 
 _SHARED_RAISES = """
     TypeError
         An unsupported dtype (float32, float64, float16, bfloat16 are), arrays of different
-        dtypes, host and device arrays mixed, non-integer stride/dilation/padding.
+        dtypes, host and device arrays mixed; an array argument that is not an array
+        (a list, a scalar, None); a shape argument that is not a tuple or list of integers
+        (an array, a float entry); non-integer stride/dilation/padding (floats and bools
+        are refused, NumPy integers accepted); an ``algorithm`` that is not a string; a
+        ``stream`` that is neither None, a stream object nor an integer handle.
     ValueError
-        Wrong rank (inputs are 4-D NCHW / KCRS), a channel mismatch (the message says so
-        when ``x`` looks channels-last), an empty batch (N = 0) or zero-sized dimension,
-        stride or dilation < 1, negative or unknown padding, an empty output, an unknown
-        algorithm, Winograd for a filter that is not 3x3 or a stride or dilation
-        other than 1.
+        Wrong rank (inputs are 4-D NCHW / KCRS, shape arguments have 4 entries), a negative
+        shape entry, a channel mismatch (the message says so when ``x`` looks
+        channels-last), an empty batch (N = 0) or zero-sized dimension, stride or dilation
+        < 1, a stride/dilation/padding pair of another length than 2, negative or unknown
+        padding, an empty output, an unknown algorithm, Winograd for a filter that is not
+        3x3 or a stride or dilation other than 1.
     NotImplementedError
         ``algorithm='fft'`` for dgrad/wgrad, or where :mod:`blasfast.fft` provides no
         ``conv2d_fft``.
@@ -264,12 +287,14 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
     True
     """
     op = "conv2d"
+    _arrays(op, x=x, w=w, **{k: v for k, v in (("bias", bias), ("w_winograd", w_winograd))
+                             if v is not None})
     xp, (x, w, bias, w_winograd) = get_array_module(op, x, w, bias, w_winograd)
     dtype = _check_dtypes(op, x=x, w=w, bias=bias)
     geom = make_geom(op, x.shape, w.shape, stride, padding, dilation)
     _check_bias(op, bias, geom.K)
     algo = _choose(op, algorithm, geom, w_winograd is not None, gpu=xp is not np)
-    with _stream_ctx(stream):
+    with _stream_ctx(op, xp, stream):
         if algo in WINOGRAD:
             if w_winograd is None:
                 w_winograd = _winograd.filter_transform(xp, w)
@@ -336,13 +361,14 @@ def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="
     True
     """
     op = "conv2d_dgrad"
+    _arrays(op, dy=dy, w=w, **({} if w_winograd is None else {"w_winograd": w_winograd}))
     xp, (dy, w, w_winograd) = get_array_module(op, dy, w, w_winograd)
     dtype = _check_dtypes(op, dy=dy, w=w)
     geom = make_geom(op, x_shape, w.shape, stride, padding, dilation, x_name="x_shape")
     _check_dy(op, dy, geom)
     algo = _choose(op, algorithm, geom, w_winograd is not None, forward_only=True,
                    gpu=xp is not np)
-    with _stream_ctx(stream):
+    with _stream_ctx(op, xp, stream):
         if algo in WINOGRAD:
             if w_winograd is None:
                 w_winograd = _winograd.filter_transform(xp, w)
@@ -402,12 +428,13 @@ def conv2d_wgrad(x, dy, w_shape, *, stride=1, padding=0, dilation=1, algorithm="
     True
     """
     op = "conv2d_wgrad"
+    _arrays(op, x=x, dy=dy)
     xp, (x, dy) = get_array_module(op, x, dy)
     dtype = _check_dtypes(op, x=x, dy=dy)
     geom = make_geom(op, x.shape, w_shape, stride, padding, dilation, w_name="w_shape")
     _check_dy(op, dy, geom)
     algo = _choose(op, algorithm, geom, forward_only=True, gpu=xp is not np)
-    with _stream_ctx(stream):
+    with _stream_ctx(op, xp, stream):
         if algo in WINOGRAD:
             return _winograd.wgrad(xp, x, dy, geom.pads, dtype)
         return _conv_gemm.wgrad(xp, x, dy, geom, dtype)
@@ -435,7 +462,8 @@ def conv2d_algorithm(x_shape, w_shape, *, stride=1, padding=0, dilation=1, algor
     Raises
     ------
     ValueError, TypeError, NotImplementedError
-        As :func:`conv2d`, for the same arguments (shapes only; no arrays are touched).
+        As :func:`conv2d`, for the same arguments (shapes only; no arrays are touched);
+        ``TypeError`` also for a ``gpu`` that is not a bool.
 
     Examples
     --------
@@ -448,8 +476,10 @@ def conv2d_algorithm(x_shape, w_shape, *, stride=1, padding=0, dilation=1, algor
     'gemm'
     """
     op = "conv2d_algorithm"
-    geom = make_geom(op, x_shape, w_shape, stride, padding, dilation)
-    return _choose(op, algorithm, geom, gpu=bool(gpu))
+    gpu = _checks.flag(op, "gpu", gpu)
+    geom = make_geom(op, x_shape, w_shape, stride, padding, dilation, x_name="x_shape",
+                     w_name="w_shape")
+    return _choose(op, algorithm, geom, gpu=gpu)
 
 
 conv2d_algorithm.__doc__ = conv2d_algorithm.__doc__.replace("{rule}", AUTO_RULE)
@@ -478,8 +508,8 @@ def winograd_filter_transform(w, *, stream=None):
     ----------
     w : (K, C, 3, 3) array, float32, float64, float16 or bfloat16
         KCRS filters, NumPy or CuPy; any strides.
-    stream : cupy.cuda.Stream, optional
-        GPU path only.
+    stream : cupy.cuda.Stream or int, optional
+        GPU path only (as for :func:`conv2d`).
 
     Returns
     -------
@@ -489,7 +519,8 @@ def winograd_filter_transform(w, *, stream=None):
     Raises
     ------
     TypeError
-        An unsupported dtype.
+        An unsupported dtype, a ``w`` that is not an array, a ``stream`` that is neither
+        None, a stream object nor an integer handle.
     ValueError
         ``w`` not 4-D, or filters that are not 3x3.
 
@@ -516,6 +547,7 @@ def winograd_filter_transform(w, *, stream=None):
            [1.  , 1.5 , 0.5 , 1.  ]], dtype=float32)
     """
     op = "winograd_filter_transform"
+    _arrays(op, w=w)
     xp, (w,) = get_array_module(op, w)
     _check_dtypes(op, w=w)
     if w.ndim != 4:
@@ -524,5 +556,5 @@ def winograd_filter_transform(w, *, stream=None):
     if tuple(w.shape[2:]) != (3, 3):
         raise ValueError(message(op, f"F(2x2, 3x3) needs 3x3 filters, got "
                                      f"{w.shape[2]}x{w.shape[3]}"))
-    with _stream_ctx(stream):
+    with _stream_ctx(op, xp, stream):
         return _winograd.filter_transform(xp, w)
