@@ -549,7 +549,7 @@ def _xw(c=3, k=4, r=3, dtype=np.float32):
     (lambda: conv2d_wgrad(_xw()[0], np.ones((2, 4, 6, 6), np.float32), (4, 2, 3, 3)),
      ValueError, r"but w_shape expects 2"),
     (lambda: bf.conv.winograd_filter_transform(np.ones((4, 3, 5, 5), np.float32)),
-     ValueError, r"winograd_filter_transform: F\(2x2, 3x3\) needs 3x3 filters, got 5x5"),
+     ValueError, r"winograd_filter_transform: w must hold 3x3 filters \(F\(2x2, 3x3\)\), got 5x5"),
     (lambda: bf.conv.winograd_filter_transform(np.ones((4, 3, 3), np.float32)), ValueError,
      r"winograd_filter_transform: w must be a 4-D KCRS array"),
     (lambda: bf.conv.winograd_filter_transform(np.ones((4, 3, 3, 3), np.int64)), TypeError,

@@ -176,9 +176,9 @@ def make_geom(op, x_shape, w_shape, stride, padding, dilation, x_name="x", w_nam
     geom = ConvGeom(n, c, h, w, k, r, s, stride, dilation, pads)
     if geom.P < 1 or geom.Q < 1:
         raise ValueError(message(
-            op, f"the output would be empty: the input {h}x{w} padded by {pads} "
-                f"(top, bottom, left, right) is smaller than the {r}x{s} filter dilated by "
-                f"{dilation}"))
+            op, f"the output would be empty: the input {h}x{w} ({x_name}) padded by {pads} "
+                f"(top, bottom, left, right) is smaller than the {r}x{s} filter ({w_name}) "
+                f"dilated by {dilation}"))
     for name, v in (("N*C*H*W", n * c * h * w), ("N*K*P*Q", n * k * geom.P * geom.Q)):
         if v >= 2**62:
             raise ValueError(message(op, f"{name} = {v} is too large"))

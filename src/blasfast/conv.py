@@ -113,7 +113,7 @@ def _choose(op, algorithm, geom, have_u=False, forward_only=None, gpu=False):
                                          "('winograd_nonfused', 'auto'), not 'gemm'"))
         return "gemm"
     if have_u:
-        _require_winograd(op, geom)
+        _require_winograd(op, geom, via_u=True)
         return "winograd"
     wide = min(geom.C, geom.K) >= AUTO_MIN_CHANNELS["gpu" if gpu else "cpu"]
     return "winograd" if geom.winograd_ok and wide else "gemm"
@@ -128,19 +128,23 @@ def _fft_conv2d():
     return conv2d_fft
 
 
-def _require_winograd(op, geom, algorithm="winograd"):
+def _require_winograd(op, geom, algorithm="winograd", via_u=False):
+    """Winograd applies to ``geom``, or a ValueError naming what asked for it (``algorithm``,
+    or a ``w_winograd`` argument, which implies it)."""
+    what = f"algorithm={algorithm!r}"
+    if via_u:
+        what = "w_winograd implies algorithm='winograd', which"
+    fix = "use algorithm='gemm' (or 'auto')" + (" without w_winograd" if via_u else "")
     if (geom.R, geom.S) != (3, 3):
         raise ValueError(message(
-            op, f"algorithm={algorithm!r} computes F(2x2, 3x3) and needs 3x3 filters, got "
-                f"{geom.R}x{geom.S}; use algorithm='gemm' (or 'auto')"))
+            op, f"{what} computes F(2x2, 3x3) and needs 3x3 filters, got "
+                f"{geom.R}x{geom.S}; {fix}"))
     if geom.stride != (1, 1):
         raise ValueError(message(
-            op, f"algorithm={algorithm!r} needs stride 1, got stride {geom.stride}; use "
-                "algorithm='gemm' (or 'auto')"))
+            op, f"{what} needs stride 1, got stride {geom.stride}; {fix}"))
     if geom.dilation != (1, 1):
         raise ValueError(message(
-            op, f"algorithm={algorithm!r} needs dilation 1, got dilation {geom.dilation}; use "
-                "algorithm='gemm' (or 'auto')"))
+            op, f"{what} needs dilation 1, got dilation {geom.dilation}; {fix}"))
 
 
 def _check_u(op, u, k, c, dtype):
@@ -554,7 +558,7 @@ def winograd_filter_transform(w, *, stream=None):
         raise ValueError(message(op, f"w must be a 4-D KCRS array (K, C, R, S), got shape "
                                      f"{tuple(w.shape)}"))
     if tuple(w.shape[2:]) != (3, 3):
-        raise ValueError(message(op, f"F(2x2, 3x3) needs 3x3 filters, got "
+        raise ValueError(message(op, f"w must hold 3x3 filters (F(2x2, 3x3)), got "
                                      f"{w.shape[2]}x{w.shape[3]}"))
     with _stream_ctx(op, xp, stream):
         return _winograd.filter_transform(xp, w)
