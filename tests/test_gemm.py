@@ -411,3 +411,57 @@ def test_every_selected_kernel_is_declared(prec, mnk):
     if max(mnk) > 32:
         tc = prec.in_dtype in (_dtypes.float16, _dtypes.bfloat16) or prec.compute == "tf32"
         assert (tile.family == "gemm_tc") == tc
+
+
+# --- issue #13: every bad argument is a clear error naming the op ------------------------
+
+def test_scalars_where_arrays_are_due_are_type_errors_not_attribute_errors():
+    m = np.ones((2, 2))
+    with pytest.raises(TypeError, match=r"batched_gemm: a must be an array .*got float 2.0"):
+        bf.batched_gemm(2.0, m)
+    with pytest.raises(TypeError, match=r"batched_gemm: c must be an array .*got float 5.0"):
+        bf.batched_gemm(m, m, c=5.0)
+    with pytest.raises(TypeError, match=r"batched_gemm: out must be an array"):
+        bf.batched_gemm(m, m, out=5.0)
+
+
+def test_matmul_of_scalars_is_a_value_error_as_in_numpy():
+    with pytest.raises(ValueError, match="matmul: operands must be at least 1-D"):
+        bf.matmul(2.0, 3.0)
+    with pytest.raises(ValueError):
+        np.matmul(2.0, 3.0)  # the behaviour the docs promise to follow
+
+
+def test_nested_lists_are_not_the_pointer_array_form():
+    with pytest.raises(TypeError, match=r"batched_gemm: a must be an array, or a list of "
+                                        r"2-D arrays .*nested lists"):
+        bf.batched_gemm([[1.0, 2.0], [3.0, 4.0]], [[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_pointer_array_form_errors_name_batched_gemm():
+    a = [np.ones((2, 3)), np.ones((2, 3))]
+    with pytest.raises(ValueError, match="^batched_gemm: a_list.*agree on K"):
+        bf.batched_gemm(a, [np.ones((2, 2))] * 2)
+
+
+def test_vbatched_out_of_none_is_a_type_error():
+    m = np.ones((2, 2))
+    with pytest.raises(TypeError, match=r"gemm_vbatched: out\[0\] must be an array"):
+        bf.gemm_vbatched([m], [m], out=[None])
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, np.array(True)])
+def test_flags_must_be_bool(value):
+    m = np.ones((2, 2))
+    with pytest.raises(TypeError, match="batched_gemm: trans_b must be a bool"):
+        bf.batched_gemm(m, m, trans_b=value)
+    with pytest.raises(TypeError, match="gemm_vbatched: trans_a must be a bool"):
+        bf.gemm_vbatched([m], [m], trans_a=value)
+
+
+def test_stream_and_compute_types():
+    m = np.ones((2, 2))
+    with pytest.raises(TypeError, match="batched_gemm: stream must be a cupy.cuda.Stream"):
+        bf.batched_gemm(m, m, stream="default")
+    with pytest.raises(TypeError, match="batched_gemm: compute must be None or one of"):
+        bf.batched_gemm(m, m, compute=64)

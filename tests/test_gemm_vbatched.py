@@ -326,8 +326,8 @@ def test_dtype_errors():
         gemm_vbatched([f32], [f32], compute="float16")
     with pytest.raises(ValueError, match="compute must be one of 'float64' for float64"):
         gemm_vbatched([f64], [f64], compute="tf32")
-    with pytest.raises(TypeError, match="the result of float32 inputs can be written as "
-                                        "float32, got out/c of dtype float64"):
+    with pytest.raises(TypeError, match=r"the result of float32 inputs can be written as "
+                                        "float32, got out\\[0\\] of dtype float64"):
         gemm_vbatched([f32], [f32], out=[np.empty((2, 2))])
     h = f32.astype(F16)
     with pytest.raises(TypeError, match=r"out\[1\] must have the result dtype float32, got "
@@ -616,7 +616,7 @@ def test_overlap_sweep_matches_pairwise_check(case):
                     continue
                 expect |= bool(np.may_share_memory(o, x))
     try:
-        vb._check_overlaps(a, b, c, out)
+        vb._check_overlaps("gemm_vbatched", a, b, c, out)
         got = False
     except ValueError:
         got = True

@@ -170,6 +170,18 @@ def get_array_module(op, *arrays):
     return np, tuple(a if a is None or np.isscalar(a) else np.asarray(a) for a in arrays)
 
 
+def check_stream(op, stream):
+    """Refuse a ``stream`` argument that is neither None nor a CUDA stream (a
+    ``cupy.cuda.Stream``/``ExternalStream``, or the emulator's): it must have a ``ptr``
+    handle and be usable in a ``with`` block."""
+    if stream is None or (hasattr(stream, "ptr") and hasattr(stream, "__enter__")):
+        return stream
+    from ._checks import describe
+
+    raise TypeError(message(op, f"stream must be a cupy.cuda.Stream (or None), got "
+                                f"{describe(stream)}"))
+
+
 def device_arch():
     """Compute capability of the current device as an int, e.g. 90 for sm_90 (the
     emulator stands for an H200)."""

@@ -22,7 +22,7 @@ the FP32 result is rounded once, at the end); otherwise it has the input dtype.
 import ml_dtypes
 import numpy as np
 
-from ._checks import dtype_in
+from ._checks import describe, dtype_in
 from ._errors import message
 
 bfloat16 = np.dtype(ml_dtypes.bfloat16)
@@ -42,12 +42,15 @@ COMPUTE = {
     bfloat16: ("float32",),
 }
 
+# Every name ``compute`` may take, for any input dtype.
+COMPUTE_NAMES = ("float64", "float32", "tf32")
+
 # Unit roundoff of each compute precision (for documented error bounds).
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "tf32": 2.0**-11,
                  "float16": 2.0**-11, "bfloat16": 2.0**-8}
 
 
-def gemm_precision(op, in_dtype, compute, out_dtype=None):
+def gemm_precision(op, in_dtype, compute, out_dtype=None, result_name="out/c"):
     """Validate ``compute`` and the output dtype for GEMM inputs of ``in_dtype``.
 
     Returns
@@ -60,10 +63,15 @@ def gemm_precision(op, in_dtype, compute, out_dtype=None):
     Raises
     ------
     TypeError
-        For an unsupported input dtype, or an output dtype the precision cannot produce.
+        For a ``compute`` that is not None or a string, an unsupported input dtype, or an
+        output dtype the precision cannot produce.
     ValueError
         For a ``compute`` not valid for the input dtype; the message lists the valid ones.
     """
+    if compute is not None and not isinstance(compute, str):
+        raise TypeError(message(
+            op, f"compute must be None or one of {', '.join(map(repr, COMPUTE_NAMES))}, got "
+                f"{describe(compute)}"))
     in_dtype = dtype_in(op, "a", in_dtype, GEMM_INPUT_DTYPES)
     valid = COMPUTE[in_dtype]
     if compute is None:
@@ -81,7 +89,8 @@ def gemm_precision(op, in_dtype, compute, out_dtype=None):
     if out_dtype not in allowed:
         raise TypeError(message(
             op, f"the result of {in_dtype.name} inputs can be written as "
-                f"{' or '.join(d.name for d in allowed)}, got out/c of dtype {out_dtype.name}"))
+                f"{' or '.join(d.name for d in allowed)}, got {result_name} of dtype "
+                f"{out_dtype.name}"))
     return compute, out_dtype
 
 

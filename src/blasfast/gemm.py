@@ -169,6 +169,15 @@ def _check_out(op, xp, out, shape, dtype, inputs):
 
 def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     """Validate, allocate and dispatch; shared by batched_gemm and matmul."""
+    _checks.array_operand(op, "a", a)
+    _checks.array_operand(op, "b", b)
+    if c is not None:
+        _checks.array_operand(op, "c", c)
+    if out is not None:
+        _checks.array_operand(op, "out", out)
+    trans_a = _checks.flag(op, "trans_a", trans_a)
+    trans_b = _checks.flag(op, "trans_b", trans_b)
+    _backend.check_stream(op, stream)
     xp, (a, b, c, out) = get_array_module(op, a, b, c, out)
     _checks.dtype_in(op, "a", a.dtype, _dtypes.GEMM_INPUT_DTYPES)
     _checks.same_dtype(op, a=a.dtype, b=b.dtype)
@@ -281,8 +290,12 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     Raises
     ------
     TypeError
-        An unsupported dtype, mixed operand dtypes, an ``out``/``c`` dtype the precision
-        cannot produce, non-real ``alpha``/``beta``, or host and device arrays in one call.
+        ``a``, ``b``, ``c`` or ``out`` that is not an array (a Python scalar, None, a string;
+        nested lists, which are neither an array nor the pointer-array form), non-bool
+        ``trans_a``/``trans_b``, a ``compute`` that is not a string, a ``stream`` that is not
+        a CUDA stream, an unsupported dtype, mixed operand dtypes, an ``out``/``c`` dtype the
+        precision cannot produce, non-real ``alpha``/``beta``, or host and device arrays in
+        one call.
     ValueError
         Operands with fewer than 2 dimensions, K mismatch, batch dimensions that do not
         broadcast, ``c`` that does not broadcast to the result, a ``compute`` not valid for
@@ -335,8 +348,14 @@ batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES).re
 
 def _gemm_list(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     """The pointer-array form: lists of same-shape matrices, one launch (via vbatched)."""
-    from .gemm_vbatched import gemm_vbatched
+    from .gemm_vbatched import _gemm_vbatched
 
+    for x in a:
+        if isinstance(x, (list, tuple)) or getattr(x, "ndim", 0) == 0:
+            raise TypeError(message(
+                op, f"a must be an array, or a list of 2-D arrays (the pointer-array form), "
+                    f"got a {type(a).__name__} holding {_checks.describe(x)}; convert nested "
+                    "lists with numpy.asarray (or cupy.asarray) first"))
     if not isinstance(b, (list, tuple)):
         raise TypeError(message(op, f"a is a list, so b must be a list of matrices too, "
                                     f"got {type(b).__name__}"))
@@ -345,8 +364,7 @@ def _gemm_list(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream)
         raise ValueError(message(
             op, f"a list of matrices must all have one shape, got {sorted(shapes)}; use "
                 "blasfast.gemm_vbatched for matrices of different sizes"))
-    return gemm_vbatched(a, b, c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b,
-                         out=out, compute=compute, stream=stream)
+    return _gemm_vbatched(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream)
 
 
 def matmul(a, b, *, out=None, compute=None, stream=None):
@@ -373,8 +391,12 @@ def matmul(a, b, *, out=None, compute=None, stream=None):
 
     Raises
     ------
-    TypeError, ValueError
-        As :func:`batched_gemm`; a 0-d operand is a ``ValueError`` (as in NumPy).
+    ValueError
+        A 0-d operand (a Python or NumPy scalar, a 0-d array), as in NumPy; otherwise as
+        :func:`batched_gemm`.
+    TypeError
+        An operand or ``out`` that is not an array (None, a string, a list), or as
+        :func:`batched_gemm`.
 
     Notes
     -----
@@ -386,10 +408,14 @@ def matmul(a, b, *, out=None, compute=None, stream=None):
     array([3., 3.])
     """
     op = "matmul"
+    for name, x in (("a", a), ("b", b)):
+        if isinstance(x, (int, float, complex, np.generic)) or getattr(x, "ndim", None) == 0:
+            raise ValueError(message(op, f"operands must be at least 1-D (as in numpy.matmul): "
+                                         f"{name} is {_checks.describe(x)}"))
+        _checks.array_operand(op, name, x)
+    if out is not None and not (isinstance(out, np.ndarray) or _backend.is_device_array(out)):
+        _checks.array_operand(op, "out", out)  # a 0-d array is the result of two 1-D ones
     xp, (a, b, out) = get_array_module(op, a, b, out)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(message(op, f"operands must be at least 1-D, got shapes "
-                                     f"{a.shape} and {b.shape}"))
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     out2 = out

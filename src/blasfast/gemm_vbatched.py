@@ -226,38 +226,39 @@ def _gemm_vbatched_nocheck(a_list, b_list, c_list, d_list, alpha, beta, trans_a,
 
 # --- validation --------------------------------------------------------------------------
 
-def _as_list(name, x, optional):
+def _as_list(op, name, x, optional):
     if x is None and optional:
         return None
     if not isinstance(x, (list, tuple)):
-        raise TypeError(message(_OP, f"{name} must be a list or tuple of 2-D arrays, got "
+        raise TypeError(message(op, f"{name} must be a list or tuple of 2-D arrays, got "
                                      f"{type(x).__name__}"))
     return list(x)
 
 
-def _to_one_kind(groups):
+def _to_one_kind(op, groups):
     """Check that every array is on one side (host or device); convert them. Returns
     ``(xp, groups)`` with the same structure, lists converted to NumPy / CuPy arrays."""
     first = None
     for name, items in groups:
         for i, x in enumerate(items or ()):
+            _checks.array_operand(op, f"{name}[{i}]", x)
             dev = _backend.is_device_array(x)
             if first is None:
                 first = (f"{name}[{i}]", dev, type(x).__name__)
             elif dev != first[1]:
                 side = lambda d: "a GPU array" if d else "a host array"  # noqa: E731
                 raise TypeError(message(
-                    _OP, f"all arrays must live on the same side: {first[0]} is "
+                    op, f"all arrays must live on the same side: {first[0]} is "
                          f"{side(first[1])} ({first[2]}) but {name}[{i}] is {side(dev)} "
                          f"({type(x).__name__}); move one with cupy.asarray or "
                          "cupy.asnumpy first"))
     if first[1]:
         emulated = [_backend.is_emulated(x) for _, items in groups for x in items or ()]
         if any(emulated) and not all(emulated):
-            raise TypeError(message(_OP, "got emulated device arrays (blasfast.emulator) "
+            raise TypeError(message(op, "got emulated device arrays (blasfast.emulator) "
                                          "together with CUDA arrays"))
         xp = _backend._emulator() if any(emulated) else _backend._real_cupy()
-        conv = lambda x: _backend._to_cupy(_OP, x)  # noqa: E731
+        conv = lambda x: _backend._to_cupy(op, x)  # noqa: E731
     else:
         xp, conv = np, np.asarray
     return xp, [None if items is None else [conv(x) for x in items] for _, items in groups]
@@ -276,7 +277,7 @@ def _extent(x):
     return lo, hi + x.itemsize
 
 
-def _check_overlaps(a_list, b_list, c_list, out):
+def _check_overlaps(op, a_list, b_list, c_list, out):
     """Raise if an output overlaps an input or another output (bounds-based, like
     ``numpy.may_share_memory``). ``out[i]`` may be ``c_list[i]`` itself (same address,
     shape and strides). A sort and one sweep: O(n log n) for n matrices."""
@@ -297,7 +298,7 @@ def _check_overlaps(a_list, b_list, c_list, out):
         if other is not None and other[0] > lo:
             first, second = (label, other[1]) if is_out else (other[1], label)
             raise ValueError(message(
-                _OP, f"{first} overlaps {second}; the result would read or write memory "
+                op, f"{first} overlaps {second}; the result would read or write memory "
                      "another matrix uses (out[i] may be c_list[i] itself, with the same "
                      "shape and strides)"))
         if top_any is None or hi > top_any[0]:
@@ -306,35 +307,36 @@ def _check_overlaps(a_list, b_list, c_list, out):
             top_out = (hi, label)
 
 
-def _check_scalars(alpha, beta):
+def _check_scalars(op, alpha, beta):
     for name, v in (("alpha", alpha), ("beta", beta)):
         if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-            raise TypeError(message(_OP, f"{name} must be a real number, got "
+            raise TypeError(message(op, f"{name} must be a real number, got "
                                          f"{type(v).__name__}"))
 
 
-def _validate(xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
+def _validate(op, xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
     """Shapes, dtypes, out arrays and overlaps. Returns ``(sizes, compute, out_dtype)``."""
     for name, items in (("a_list", a_list), ("b_list", b_list), ("out", out)):
         for i, x in enumerate(items or ()):
             if x.ndim != 2:
-                raise ValueError(message(_OP, f"{name}[{i}] must be 2-D (rows, cols), got "
+                raise ValueError(message(op, f"{name}[{i}] must be 2-D (rows, cols), got "
                                               f"shape {x.shape}"))
-    in_dtype = _checks.dtype_in(_OP, "a_list[0]", a_list[0].dtype, GEMM_INPUT_DTYPES)
+    in_dtype = _checks.dtype_in(op, "a_list[0]", a_list[0].dtype, GEMM_INPUT_DTYPES)
     for name, items in (("a_list", a_list), ("b_list", b_list)):
         for i, x in enumerate(items):
             if x.dtype != in_dtype:
                 raise TypeError(message(
-                    _OP, f"every matrix of a_list and b_list must have one dtype: a_list[0] "
+                    op, f"every matrix of a_list and b_list must have one dtype: a_list[0] "
                          f"is {in_dtype.name} but {name}[{i}] is {x.dtype.name}; cast "
                          "explicitly (blasfast never mixes precisions silently)"))
-    given = out[0].dtype if out else (c_list[0].dtype if c_list else None)
-    compute, out_dtype = gemm_precision(_OP, in_dtype, compute, given)
+    given, given_name = ((out[0].dtype, "out[0]") if out else
+                         (c_list[0].dtype, "c_list[0]") if c_list else (None, None))
+    compute, out_dtype = gemm_precision(op, in_dtype, compute, given, given_name)
     for name, items in (("c_list", c_list), ("out", out)):
         for i, x in enumerate(items or ()):
             if x.dtype != out_dtype:
                 raise TypeError(message(
-                    _OP, f"{name}[{i}] must have the result dtype {out_dtype.name}, got "
+                    op, f"{name}[{i}] must have the result dtype {out_dtype.name}, got "
                          f"{x.dtype.name}"))
     sizes = []
     for i, (a, b) in enumerate(zip(a_list, b_list)):
@@ -342,28 +344,28 @@ def _validate(xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
         kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
         if ka != kb:
             raise ValueError(message(
-                _OP, f"a_list[{i}] and b_list[{i}] must agree on K (a's "
+                op, f"a_list[{i}] and b_list[{i}] must agree on K (a's "
                      f"{'rows' if trans_a else 'columns'}, b's "
                      f"{'columns' if trans_b else 'rows'}), got shapes {a.shape} and "
                      f"{b.shape}"))
         for name, v in (("M", m), ("N", n), ("K", ka)):
             if v >= 2**31:
-                raise ValueError(message(_OP, f"item {i}: {name} = {v} exceeds the 32-bit "
+                raise ValueError(message(op, f"item {i}: {name} = {v} exceeds the 32-bit "
                                               "limit 2**31 - 1"))
         if c_list is not None:
-            _checks.broadcastable_to(_OP, f"c_list[{i}]", c_list[i].shape, (m, n))
+            _checks.broadcastable_to(op, f"c_list[{i}]", c_list[i].shape, (m, n))
         if out is not None:
-            _checks.result_shape(_OP, f"out[{i}]", out[i].shape, (m, n))
+            _checks.result_shape(op, f"out[{i}]", out[i].shape, (m, n))
         sizes.append((m, n))
     for i, x in enumerate(out or ()):
         if xp is np and not x.flags.writeable:
-            raise ValueError(message(_OP, f"out[{i}] is read-only"))
+            raise ValueError(message(op, f"out[{i}] is read-only"))
         if x.size and any(st == 0 and s > 1 for st, s in zip(x.strides, x.shape)):
             raise ValueError(message(
-                _OP, f"out[{i}] has overlapping elements (a zero stride); pass a writable "
+                op, f"out[{i}] has overlapping elements (a zero stride); pass a writable "
                      "array with one element per result"))
     if out is not None:
-        _check_overlaps(a_list, b_list, c_list, out)
+        _check_overlaps(op, a_list, b_list, c_list, out)
     if xp is not np:  # the kernel addresses elements: strides and addresses must align
         for name, items in (("a_list", a_list), ("b_list", b_list), ("c_list", c_list),
                             ("out", out)):
@@ -371,7 +373,7 @@ def _validate(xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
                 if x.size and (_address(x) % x.itemsize
                                or any(st % x.itemsize for st in x.strides)):
                     raise ValueError(message(
-                        _OP, f"{name}[{i}] is not aligned to its itemsize {x.itemsize} "
+                        op, f"{name}[{i}] is not aligned to its itemsize {x.itemsize} "
                              f"(strides {x.strides}); pass a copy"))
     return sizes, compute, out_dtype
 
@@ -427,7 +429,9 @@ def gemm_vbatched(a_list, b_list, c_list=None, *, alpha=1.0, beta=0.0, trans_a=F
     Raises
     ------
     TypeError
-        Arguments that are not lists, an unsupported dtype, mixed dtypes (the message names
+        Arguments that are not lists, an item that is not an array (``out=[None]``, a
+        nested list), non-bool ``trans_a``/``trans_b``, a ``compute`` that is not a string,
+        a ``stream`` that is not a CUDA stream, an unsupported dtype, mixed dtypes (the message names
         the item), ``c_list``/``out`` not in the result dtype, non-real ``alpha``/``beta``,
         or host and device arrays in one call (naming the two items).
     ValueError
@@ -477,21 +481,32 @@ def gemm_vbatched(a_list, b_list, c_list=None, *, alpha=1.0, beta=0.0, trans_a=F
     >>> bool(np.allclose(bf.gemm_vbatched(a, b, alpha=2.0)[0], 2 * a[0] @ b[0]))
     True
     """
-    a_list = _as_list("a_list", a_list, False)
-    b_list = _as_list("b_list", b_list, False)
-    c_list = _as_list("c_list", c_list, True)
-    out = _as_list("out", out, True)
+    return _gemm_vbatched(_OP, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, out,
+                          compute, stream)
+
+
+def _gemm_vbatched(op, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, out, compute,
+                   stream):
+    """:func:`gemm_vbatched` with its errors naming ``op`` (``batched_gemm`` routes its
+    pointer-array form here)."""
+    a_list = _as_list(op, "a_list", a_list, False)
+    b_list = _as_list(op, "b_list", b_list, False)
+    c_list = _as_list(op, "c_list", c_list, True)
+    out = _as_list(op, "out", out, True)
     for name, items in (("b_list", b_list), ("c_list", c_list), ("out", out)):
         if items is not None and len(items) != len(a_list):
-            raise ValueError(message(_OP, f"a_list and {name} must have the same length, got "
-                                          f"{len(a_list)} and {len(items)}"))
-    _check_scalars(alpha, beta)
+            raise ValueError(message(op, f"a_list and {name} must have the same length, got "
+                                         f"{len(a_list)} and {len(items)}"))
+    _check_scalars(op, alpha, beta)
+    trans_a = _checks.flag(op, "trans_a", trans_a)
+    trans_b = _checks.flag(op, "trans_b", trans_b)
+    _backend.check_stream(op, stream)
     if not a_list:
         return []
     xp, (a_list, b_list, c_list, out) = _to_one_kind(
-        [("a_list", a_list), ("b_list", b_list), ("c_list", c_list), ("out", out)])
-    sizes, compute, out_dtype = _validate(xp, a_list, b_list, c_list, out, trans_a, trans_b,
-                                          compute)
+        op, [("a_list", a_list), ("b_list", b_list), ("c_list", c_list), ("out", out)])
+    sizes, compute, out_dtype = _validate(op, xp, a_list, b_list, c_list, out, trans_a,
+                                          trans_b, compute)
     if xp is np:
         return [_gemm_cpu_product(a, b, None if c_list is None else c_list[i], alpha, beta,
                                   trans_a, trans_b, compute, out_dtype,
