@@ -15,7 +15,7 @@ import scipy.signal
 import blasfast.fft as bff
 from blasfast.fft._conv import conv2d_fft
 from conftest import to_numpy
-from test_fft import ETA, U32, levels
+from test_fft import ETA, U32, U64, levels
 
 
 def rel_err(y, ref):
@@ -106,7 +106,7 @@ def test_fftconvolve_nan_spreads_over_its_output_only(xp):
 
 CONV_ERRORS = [
     (lambda: bff.fftconvolve(np.ones(4), np.ones(2), mode="bad"), ValueError,
-     r"fftconvolve: mode must be 'full', 'same' or 'valid', got 'bad'"),
+     r"fftconvolve: mode must be one of 'full', 'same', 'valid', got 'bad'"),
     (lambda: bff.fftconvolve(np.ones(4), np.ones((2, 2))), ValueError,
      r"in1 and in2 should have the same dimensionality, got 1 and 2"),
     (lambda: bff.fftconvolve(np.ones((3, 4)), np.ones((2, 4)), axes=1), ValueError,
@@ -114,13 +114,13 @@ CONV_ERRORS = [
     (lambda: bff.fftconvolve(np.ones((3, 5)), np.ones((5, 3)), mode="valid"), ValueError,
      r"for 'valid' mode, one input must be at least as large as the other"),
     (lambda: bff.fftconvolve(np.ones((3, 5)), np.ones((2, 3)), axes=[0, 0]), ValueError,
-     r"all axes must be unique"),
+     r"fftconvolve: axes must be unique, got \(0, 0\)"),
     (lambda: bff.fftconvolve(np.ones((3, 5)), np.ones((2, 3)), axes=2), ValueError,
-     r"axis 2 is out of range"),
+     r"fftconvolve: axes\[0\] must be an integer in \[-2, 1\] .* got 2"),
     (lambda: bff.fftconvolve(np.ones((3, 5)), np.ones((2, 3)), axes=[]), ValueError,
-     r"axes cannot be empty"),
+     r"fftconvolve: axes cannot be empty"),
     (lambda: bff.fftconvolve(np.ones(3, np.float32), np.ones(3, np.float32), precision="x"),
-     ValueError, r"precision must be None"),
+     ValueError, r"fftconvolve: precision must be one of None, 'split16'"),
     (lambda: bff.fftconvolve(np.ones(3, object), np.ones(3)), TypeError, r"must have dtype"),
 ]
 
@@ -249,3 +249,62 @@ def test_real_image_fft_convolution(kernel):
     err = {p: rel_err(bff.fftconvolve(cam, k.astype(np.float32), mode="same", precision=p),
                       ref) for p in ("split16", "fp32")}
     assert err["split16"] <= 1e-6 and err["split16"] <= 3 * err["fp32"], err
+
+
+# --- mixed precisions: both inputs go to their common type first (issue 13, defect 5) -------
+
+# SciPy's result type: integers and bool convolve in float64, float16 in float32 (scipy.fft's
+# working types), then the usual promotion; complex if either input is.
+MIXED = [  # (dtype1, dtype2, result dtype)
+    (np.complex64, np.float64, np.complex128),
+    (np.float64, np.complex64, np.complex128),
+    (np.complex64, np.uint8, np.complex128),
+    (np.int16, np.complex64, np.complex128),
+    (np.float32, np.int8, np.float64),
+    (np.float32, np.bool_, np.float64),
+    (np.float16, np.int8, np.float64),
+    (np.float16, np.float16, np.float32),
+    (np.float16, np.complex64, np.complex64),
+    (np.float32, np.complex128, np.complex128),
+    (np.int32, np.uint8, np.float64),
+    (np.bool_, np.bool_, np.float64),
+]
+
+
+def _mixed_input(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        return rng.integers(1, 100, shape).astype(dtype)
+    x = rng.uniform(-1, 1, shape)
+    if dtype.kind == "c":
+        x = x + 1j * rng.uniform(-1, 1, shape)
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("d1,d2,dres", MIXED, ids=lambda d: np.dtype(d).name)
+def test_fftconvolve_mixed_dtypes_run_in_the_common_type(xp, rng, d1, d2, dres):
+    # Defect 5: complex64 with float64 came back complex128 with single-precision accuracy
+    # (the complex64 input was transformed in FP32), complex64 with uint8 raised a
+    # "precision='split16'" error though no precision was passed.
+    a, b = _mixed_input(rng, (3, 37), d1), _mixed_input(rng, (3, 12), d2)
+    a0, b0 = a.copy(), b.copy()
+    y = bff.fftconvolve(xp.asarray(a), xp.asarray(b), axes=-1)
+    ref = scipy.signal.fftconvolve(a.astype(np.complex128), b.astype(np.complex128), axes=-1)
+    assert y.dtype == dres == scipy.signal.fftconvolve(a, b, axes=-1).dtype
+    assert y.shape == ref.shape
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+    if np.dtype(dres) in (np.dtype(np.float64), np.dtype(np.complex128)):
+        # FP64 throughout: three transforms of length m <= 64, 5 u64 (log2 m + 1) each, and
+        # the pointwise product; twice that, since the reference has as much error
+        bound = 2 * (3 * 5 * U64 * (np.log2(64) + 1) + 2 * U64)
+    else:
+        bound = conv_bound("split16", [pow2(48)], real=np.dtype(dres).kind != "c")
+    assert rel_err(y, ref) <= bound
+
+
+def test_fftconvolve_mixed_precision_message_names_the_common_type(xp):
+    with pytest.raises(ValueError, match=r"fftconvolve: precision='split16' .* complex128"):
+        bff.fftconvolve(xp.ones(4, np.complex64), xp.ones(3, np.uint8), precision="split16")

@@ -2,11 +2,11 @@
 contents), with :mod:`numpy.fft`'s rules; and the route of each axis for a ``precision``."""
 
 import math
-import operator
 
 import numpy as np
 from numpy.exceptions import AxisError
 
+from .. import _checks
 from .._dtypes import bfloat16
 from .._errors import message
 from . import _engine
@@ -16,34 +16,69 @@ _PRIVATE_PRECISIONS = ("_fp16_unscaled",)  # the accuracy script's FP16-library 
 _NORMS = ("backward", "ortho", "forward")
 _SINGLE = (np.dtype(np.float16), bfloat16, np.dtype(np.float32), np.dtype(np.complex64))
 _DOUBLE = (np.dtype(np.float64), np.dtype(np.complex128))
+_ONE_D = ("fft", "ifft", "rfft", "irfft")  # ops whose length argument is n, not s
 
 
-def _working_dtypes(op, dtype, real_only=False):
+def _working_dtypes(op, dtype, real_only=False, name="a"):
     """``(complex dtype, real dtype, single)`` for an input dtype, as NumPy promotes them."""
     dtype = np.dtype(dtype)
     if real_only and dtype.kind == "c":
-        raise TypeError(message(op, f"a must be real (float or integer), got {dtype.name}; "
-                                    "use fft/fftn for complex input"))
+        raise TypeError(message(op, f"{name} must be real (float or integer), got "
+                                    f"{dtype.name}; use fft/fftn for complex input"))
     if dtype in _SINGLE:
         return np.dtype(np.complex64), np.dtype(np.float32), True
     if dtype in _DOUBLE or dtype.kind in "biu":
         return np.dtype(np.complex128), np.dtype(np.float64), False
     raise TypeError(message(
-        op, "a must have dtype float16, bfloat16, float32, complex64 (single precision), "
-            f"float64, complex128, an integer or bool (FP64 path); got {dtype.name}"))
+        op, f"{name} must have dtype float16, bfloat16, float32, complex64 (single "
+            "precision), float64, complex128, an integer or bool (FP64 path); got "
+            f"{dtype.name}"))
+
+
+def _operand(op, name, value, allow_0d=False):
+    """``value`` if it is an array (:func:`blasfast._checks.array_operand`: no Python
+    scalars, None, strings or lists); a 0-d array is a ValueError unless ``allow_0d``."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "dtype") and (
+            isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__")
+            or hasattr(value, "__cuda_array_interface__")):
+        if allow_0d:
+            return value
+        raise ValueError(message(op, f"{name} must have at least one dimension, got a 0-d "
+                                     "array"))
+    return _checks.array_operand(op, name, value)
+
+
+def _check_stream(op, xp, stream):
+    """``stream`` is None, or a CUDA stream (CuPy's or the emulator's: an object with a
+    ``ptr`` handle usable as a context manager) on the GPU path."""
+    if stream is None:
+        return None
+    if not (hasattr(stream, "ptr") and hasattr(stream, "__enter__")
+            and hasattr(stream, "__exit__")):
+        raise TypeError(message(op, "stream must be None or a CUDA stream (cupy.cuda.Stream), "
+                                    f"got {_checks.describe(stream)}"))
+    if xp is np:
+        raise ValueError(message(op, "stream applies to device (CuPy) arrays only; with host "
+                                     "(NumPy) arrays pass stream=None, got "
+                                     f"{_checks.describe(stream)}"))
+    return stream
 
 
 def _check_norm(op, norm):
-    if norm is None:
-        return "backward"
-    if norm not in _NORMS:
-        raise ValueError(message(op, f"norm must be None, 'backward', 'ortho' or 'forward', "
-                                     f"got {norm!r}"))
-    return norm
+    _checks.choice(op, "norm", norm, (None,) + _NORMS)
+    return "backward" if norm is None else norm
+
+
+def _check_precision(op, precision):
+    """``precision`` is one of the public choices (or a private one of the accuracy script)."""
+    if isinstance(precision, str) and precision in _PRIVATE_PRECISIONS:
+        return precision
+    return _checks.choice(op, "precision", precision, (None,) + PRECISIONS + ("fp64",))
 
 
 def _routes(op, precision, single, lengths):
     """The route of each transformed axis (see :mod:`._engine`) for ``precision``."""
+    _check_precision(op, precision)
     if not single:
         if precision not in (None, "fp64"):
             raise ValueError(message(
@@ -60,30 +95,39 @@ def _routes(op, precision, single, lengths):
         return [precision] * len(lengths)
     raise ValueError(message(
         op, f"precision must be None, 'split16', 'fp32' or 'fp16' for single-precision "
-            f"input, got {precision!r}"))
+            f"input, got {precision!r} (FP64 is for float64/complex128 input: cast to use it)"))
 
 
 def _as_int(op, name, v):
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise TypeError(message(op, f"{name} must be an integer, got "
-                                    f"{type(v).__name__}")) from None
+    """``v`` as an int (``operator.index``; not a bool)."""
+    return _checks.integer(op, name, v)
 
 
-def _axis(op, axis, ndim):
-    axis = _as_int(op, "axis", axis)
+def _axis(op, name, axis, ndim):
+    """An axis of an ``ndim``-dimensional array, in ``[0, ndim)``: an integer (not a bool)
+    in ``[-ndim, ndim)``, else a TypeError or a :class:`numpy.exceptions.AxisError` (a
+    ValueError and an IndexError, as NumPy raises)."""
+    axis = _checks.integer(op, name, axis)
     if not -ndim <= axis < ndim:
-        raise AxisError(axis, ndim, op)
+        raise AxisError(message(op, f"{name} must be an integer in [{-ndim}, {ndim - 1}] for "
+                                    f"an array of dimension {ndim}, got {axis}"))
     return axis % ndim
 
 
 def _length(op, name, n):
-    n = _as_int(op, name, n)
-    if n < 1:
-        raise ValueError(message(op, f"invalid number of data points {name}={n}; every "
-                                     "transformed length must be >= 1"))
-    return n
+    """A transform length given by the caller: an integer >= 1."""
+    return _checks.integer(op, name, n, minimum=1)
+
+
+def _sequence(op, name, value):
+    """``value`` as a list: a tuple, a list or a 1-D integer array (an ordered sequence;
+    not an int, a string or a set)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu":
+        return value.tolist()
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(message(op, f"{name} must be a sequence of integers (a tuple or list), "
+                                    f"got {_checks.describe(value)}"))
+    return list(value)
 
 
 def _cook_nd(op, shape, s, axes, real=None):
@@ -93,33 +137,43 @@ def _cook_nd(op, shape, s, axes, real=None):
     transform twice. Real transforms (``real`` 'r2c' or 'c2r') need at least one axis.
     """
     ndim = len(shape)
+    if s is not None:
+        s = _sequence(op, "s", s)
+        for i, n in enumerate(s):
+            if n is not None and not (isinstance(n, (int, np.integer))
+                                      and not isinstance(n, bool) and n == -1):
+                _length(op, f"s[{i}]", n)
     if axes is None:
-        axes = list(range(ndim - (ndim if s is None else len(s)), ndim))
         if s is not None and len(s) > ndim:
-            raise ValueError(message(op, f"s has {len(s)} entries for an array of dimension "
-                                         f"{ndim}"))
+            raise ValueError(message(op, f"s must have at most {ndim} entries (one per axis of "
+                                         f"a), got {len(s)}: {tuple(s)!r}"))
+        axes = list(range(ndim - (ndim if s is None else len(s)), ndim))
     else:
-        if np.isscalar(axes):
-            raise TypeError(message(op, f"axes must be a sequence of ints, got {axes!r}"))
-        axes = [_axis(op, ax, ndim) for ax in axes]
+        axes = [_axis(op, f"axes[{i}]", ax, ndim)
+                for i, ax in enumerate(_sequence(op, "axes", axes))]
     if s is None:
         s = [None] * len(axes)
-    else:
-        if np.isscalar(s):
-            raise TypeError(message(op, f"s must be a sequence of ints, got {s!r}"))
-        s = list(s)
-        if len(s) != len(axes):
-            raise ValueError(message(op, f"s and axes must have the same length, got s={s} "
-                                         f"and axes={axes}"))
+    elif len(s) != len(axes):
+        raise ValueError(message(op, f"s and axes must have the same length, got s={tuple(s)} "
+                                     f"and axes={tuple(axes)}"))
     if real is not None and not axes:
-        raise ValueError(message(op, "a real transform needs at least one axis, got axes=()"))
+        raise ValueError(message(op, "axes must name at least one axis for a real transform, "
+                                     "got axes=()"))
     out = []
     for i, (ax, n) in enumerate(zip(axes, s)):
+        if n is not None and n != -1:
+            out.append(int(n))
+            continue
         last_c2r = real == "c2r" and i == len(axes) - 1
-        if n is None or (not isinstance(n, bool) and isinstance(n, (int, np.integer))
-                         and n == -1):
-            n = 2 * (shape[ax] - 1) if last_c2r else shape[ax]
-        out.append(_length(op, f"s[{i}]", n))
+        n = 2 * (shape[ax] - 1) if last_c2r else shape[ax]
+        if n < 1:
+            what = (f"2*(m - 1) = {n} output points from m = {shape[ax]} input point"
+                    f"{'s' * (shape[ax] != 1)}" if last_c2r else "length 0")
+            arg = "n" if op in _ONE_D else f"s[{i}]"
+            raise ValueError(message(
+                op, f"a has {what} along axis {ax}; every transformed length must be >= 1 "
+                    f"(pass {arg} >= 1)"))
+        out.append(n)
     return axes, out
 
 

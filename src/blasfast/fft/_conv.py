@@ -3,6 +3,7 @@
 
 import numpy as np
 
+from .. import _checks
 from .. import gemm as _gemm
 from .._backend import get_array_module
 from .._errors import message
@@ -31,23 +32,42 @@ def _conv_route(op, precision, single):
 
 
 def _conv_axes(op, ndim, axes):
+    """SciPy's ``axes``: None (all), an int or a sequence of ints, in range, non-empty, no
+    axis twice."""
     if axes is None:
         return list(range(ndim))
-    if np.isscalar(axes):
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, (bool, np.bool_)):
         axes = [axes]
-    axes = list(axes)
+    axes = _args._sequence(op, "axes", axes)
     if not axes:
-        raise ValueError(message(op, "when provided, axes cannot be empty"))
-    out = []
-    for ax in axes:
-        ax = _args._as_int(op, "axes", ax)
-        if not -ndim <= ax < ndim:
-            raise ValueError(message(op, f"axis {ax} is out of range for arrays of dimension "
-                                         f"{ndim}"))
-        out.append(ax % ndim)
+        raise ValueError(message(op, "axes cannot be empty when provided (pass None for all "
+                                     "axes), got axes=()"))
+    out = [_args._axis(op, f"axes[{i}]", ax, ndim) for i, ax in enumerate(axes)]
     if len(set(out)) != len(out):
-        raise ValueError(message(op, f"all axes must be unique, got {axes}"))
+        raise ValueError(message(op, f"axes must be unique, got {tuple(axes)}"))
     return out
+
+
+def _common_dtype(op, dtype1, dtype2, precision):
+    """The dtype both inputs are cast to before any transform, SciPy's result type: integers
+    and bool work in float64 and float16/bfloat16 in float32 (``scipy.fft``'s working
+    types), then the usual promotion; complex if either input is. Returns ``(dtype,
+    route)``."""
+    c1, r1, single1 = _args._working_dtypes(op, dtype1, name="in1")
+    c2, r2, single2 = _args._working_dtypes(op, dtype2, name="in2")
+    single = single1 and single2
+    is_complex = np.dtype(dtype1).kind == "c" or np.dtype(dtype2).kind == "c"
+    ctype, rtype = (c1, r1) if single1 == single else (c2, r2)
+    common = ctype if is_complex else rtype
+    _args._check_precision(op, precision)
+    if not single and precision not in (None, "fp64") and single1 != single2:
+        raise ValueError(message(
+            op, f"precision={precision!r} applies to single-precision inputs; in1 "
+                f"({np.dtype(dtype1).name}) and in2 ({np.dtype(dtype2).name}) convolve in "
+                f"{common.name} (SciPy's result type), which always runs in FP64: pass "
+                "precision=None or 'fp64', or cast the other input to single precision "
+                "(float32 or complex64)"))
+    return common, _conv_route(op, precision, single)
 
 
 def _centered(arr, newshape):
@@ -64,9 +84,10 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     Parameters
     ----------
     in1, in2 : arrays with the same number of dimensions
-        float16/float32/complex64 (single precision) or float64/complex128/int/bool (FP64);
-        NumPy (CPU path) or CuPy (GPU path). Along the axes not convolved their lengths
-        must be equal or 1.
+        float16/bfloat16/float32/complex64 (single precision) or
+        float64/complex128/int/bool (FP64); NumPy (CPU path) or CuPy (GPU path), not lists
+        or Python scalars. Along the axes not convolved their lengths must be equal or 1.
+        Both are cast to their common type (see Returns) before any transform.
     mode : {'full', 'valid', 'same'}
         'full': the whole convolution, ``n1 + n2 - 1`` along each axis; 'same': the central
         part with ``in1``'s shape; 'valid': the part that does not depend on zero padding,
@@ -75,28 +96,44 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     axes : int or sequence of int, optional
         Axes to convolve over (default: all). Axes where either input has length 1 are
         handled by broadcasting, not transformed.
-    precision : {None, 'split16', 'fp32', 'fp16'}, optional
-        Arithmetic of the transforms, as in :func:`blasfast.fft.fft`. None is 'split16' for
-        single-precision input: every transform is padded to a power of two. 'fp32' pads to
-        ``scipy.fft.next_fast_len`` and runs ``scipy.fft`` / cuFFT. FP64 input always runs in
-        FP64. The pointwise product is in the working precision (FP32 or FP64).
+    precision : {None, 'split16', 'fp32', 'fp16', 'fp64'}, optional
+        Arithmetic of the transforms, as in :func:`blasfast.fft.fft`. None is 'split16' when
+        both inputs are single precision: every transform is padded to a power of two.
+        'fp32' pads to ``scipy.fft.next_fast_len`` and runs ``scipy.fft`` / cuFFT. When
+        either input is double precision, an integer or bool, the common type is FP64 and
+        the convolution runs in FP64 (``precision`` None or 'fp64'). The pointwise product
+        is in the working precision (FP32 or FP64).
     stream : cupy.cuda.Stream, optional
-        GPU path only.
+        GPU path only: the stream to launch on (default: CuPy's current stream). Must be
+        None with host (NumPy) arrays.
 
     Returns
     -------
     out : array
-        float32 (float64) when both inputs are real, complex64 (complex128) otherwise; the
-        product of two 0-d inputs is returned as is, an empty input gives an empty array.
+        SciPy's result type: each input's working type (float16 and bfloat16 work in
+        float32, integers and bool in float64, the others in their own type), promoted:
+        float32 when both are single-precision reals, float64 when both are real and one is
+        double precision, an integer or bool, and complex64/complex128 likewise when either
+        input is complex (complex64 with uint8 gives complex128). The product of two 0-d
+        inputs is returned as NumPy multiplies them (as SciPy does); an empty input gives an
+        empty 1-D array of the result type (SciPy's is always float64). Where no axis needs
+        a transform (a length 1 in either input along every convolved axis) the result is
+        the broadcast product in the result type (SciPy's is then NumPy's product type).
 
     Raises
     ------
     TypeError
-        An unsupported dtype, or host and device arrays in one call.
+        ``in1`` or ``in2`` not an array (a list, a Python scalar, None or a string), an
+        unsupported dtype, ``axes`` not an int or a sequence of ints (a float, a bool, a
+        string), a ``mode`` or ``precision`` that is not a string, a ``stream`` that is not
+        a CUDA stream, or host and device arrays in one call.
     ValueError
         Inputs of different dimensionality, incompatible shapes along the other axes, no
-        valid output in 'valid' mode, an unknown ``mode`` or ``precision``, axes out of range
-        or repeated.
+        valid output in 'valid' mode, an unknown ``mode`` or ``precision``, a single-precision
+        ``precision`` ('split16', 'fp32', 'fp16') when the common type is FP64 (or 'fp64'
+        when it is single), ``axes`` empty or repeated, a ``stream`` with host arrays.
+    numpy.exceptions.AxisError
+        An axis out of range (a ``ValueError`` and an ``IndexError``).
 
     Notes
     -----
@@ -119,24 +156,25 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     (64, 64)
     """
     op = "fftconvolve"
+    in1 = _args._operand(op, "in1", in1, allow_0d=True)
+    in2 = _args._operand(op, "in2", in2, allow_0d=True)
     xp, (in1, in2) = get_array_module(op, in1, in2)
-    if mode not in _MODES:
-        raise ValueError(message(op, f"mode must be 'full', 'same' or 'valid', got {mode!r}"))
+    _checks.choice(op, "mode", mode, _MODES)
+    dtype, route = _common_dtype(op, in1.dtype, in2.dtype, precision)
+    _args._check_stream(op, xp, stream)
     if in1.ndim == in2.ndim == 0:
         return in1 * in2
     if in1.ndim != in2.ndim:
         raise ValueError(message(op, f"in1 and in2 should have the same dimensionality, got "
                                      f"{in1.ndim} and {in2.ndim}"))
-    for name, x in (("in1", in1), ("in2", in2)):
-        _args._working_dtypes(op, x.dtype)
-    rdtype = np.result_type(in1.dtype, in2.dtype)
-    ctype, rtype, single = _args._working_dtypes(op, rdtype)
-    route = _conv_route(op, precision, single)
+    axes = _conv_axes(op, in1.ndim, axes)
     if in1.size == 0 or in2.size == 0:
-        return xp.asarray([], dtype=rtype)
+        return xp.asarray([], dtype=dtype)
+    # both inputs in the common type first: the transforms then run in one precision
+    in1, in2 = in1.astype(dtype, copy=False), in2.astype(dtype, copy=False)
 
     s1, s2 = in1.shape, in2.shape
-    axes = [a for a in _conv_axes(op, in1.ndim, axes) if s1[a] != 1 and s2[a] != 1]
+    axes = [a for a in axes if s1[a] != 1 and s2[a] != 1]
     if not all(s1[a] == s2[a] or s1[a] == 1 or s2[a] == 1
                for a in range(in1.ndim) if a not in axes):
         raise ValueError(message(op, f"incompatible shapes for in1 and in2: {s1} and {s2}"))
@@ -145,27 +183,26 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
         ok2 = all(s2[a] >= s1[a] for a in axes)
         if not (ok1 or ok2):
             raise ValueError(message(op, "for 'valid' mode, one input must be at least as "
-                                         f"large as the other along every axis, got {s1} "
-                                         f"and {s2}"))
+                                         "large as the other along every convolved axis, "
+                                         f"got in1 of shape {s1} and in2 of shape {s2}"))
         if not ok1:
             in1, in2, s1, s2 = in2, in1, s2, s1
-
-    is_complex = in1.dtype.kind == "c" or in2.dtype.kind == "c"
+    is_complex = dtype.kind == "c"
     shape = [max(s1[i], s2[i]) if i not in axes else s1[i] + s2[i] - 1
              for i in range(in1.ndim)]
     if not axes:
-        ret = in1.astype(ctype if is_complex else rtype) * in2.astype(
-            ctype if is_complex else rtype)
+        ret = in1 * in2
     else:
         fshape = [_fft_length(shape[a], route, not is_complex) for a in axes]
-        prec = None if not single else ("fp32" if route == "lib" else route)
+        single = dtype in (np.dtype(np.float32), np.dtype(np.complex64))
+        prec = ("fp32" if route == "lib" else route) if single else None
         if is_complex:
             sp1 = _transforms._c2c(op, in1, fshape, axes, None, False, prec, stream)
             sp2 = _transforms._c2c(op, in2, fshape, axes, None, False, prec, stream)
             ret = _transforms._c2c(op, sp1 * sp2, fshape, axes, None, True, prec, stream)
         else:
-            sp1 = _transforms._r2c(op, in1.astype(rtype), fshape, axes, None, prec, stream)
-            sp2 = _transforms._r2c(op, in2.astype(rtype), fshape, axes, None, prec, stream)
+            sp1 = _transforms._r2c(op, in1, fshape, axes, None, prec, stream)
+            sp2 = _transforms._r2c(op, in2, fshape, axes, None, prec, stream)
             ret = _transforms._c2r(op, sp1 * sp2, fshape, axes, None, prec, stream)
         ret = ret[tuple(slice(n) for n in shape)]
     if mode == "same":

@@ -23,7 +23,8 @@ _PARAM_PRECISION = """precision : {None, 'split16', 'fp32', 'fp16'}, optional
         2-3x the error). float64, complex128, integer and bool input always runs in FP64
         (``scipy.fft`` / cuFFT): ``precision`` must then be None or 'fp64'.
     stream : cupy.cuda.Stream, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream)."""
+        GPU path only: the stream to launch on (default: CuPy's current stream). Must be
+        None with host (NumPy) arrays."""
 
 _PARAM_NORM = """norm : {None, 'backward', 'ortho', 'forward'}, optional
         Normalization as in :mod:`numpy.fft`: 'backward' (the default, None) leaves the
@@ -32,14 +33,20 @@ _PARAM_NORM = """norm : {None, 'backward', 'ortho', 'forward'}, optional
         working precision, after all axes are transformed."""
 
 _RAISES = """TypeError
-        An unsupported dtype (e.g. longdouble, object), complex input to a real transform,
-        a non-integer ``n``/``s``/``axis``, or host and device arrays in one call.
+        ``a`` not an array (a list, a Python scalar, None or a string: convert with
+        ``numpy.asarray``), an unsupported dtype (e.g. longdouble, object), complex input to
+        a real transform, a non-integer ``n``, ``s`` entry or axis (a float or a bool), ``s``
+        or ``axes`` not a sequence (a tuple or list, not an int), a ``norm`` or ``precision``
+        that is not a string, a ``stream`` that is not a CUDA stream, or host and device
+        arrays in one call.
     ValueError
-        A transformed length < 1 (including a length-0 axis with no ``n``/``s``), ``s``
-        and ``axes`` of different lengths, an unknown ``norm`` or ``precision``, or a
-        ``precision`` other than None/'fp64' for double-precision input.
+        A 0-d ``a``; a transformed length < 1 (``n`` < 1, an ``s`` entry < 1 other than -1,
+        or a length-0 axis with no ``n``/``s``); ``s`` and ``axes`` of different lengths,
+        or more ``s`` entries than ``a`` has axes; an unknown ``norm`` or ``precision``; a
+        ``precision`` other than None/'fp64' for double-precision input (or 'fp64' for
+        single-precision input); a ``stream`` with a host (NumPy) array.
     numpy.exceptions.AxisError
-        An axis out of range (a ``ValueError`` and ``IndexError``).
+        An axis out of range (a ``ValueError`` and an ``IndexError``, as NumPy raises).
     blasfast.KernelCompileError
         If the FFT kernels fail to compile (GPU path, first call per device)."""
 

@@ -13,10 +13,9 @@ import math
 import numpy as np
 
 from .._backend import get_array_module
-from .._errors import message
 from . import _engine
-from ._args import _axis, _check_norm, _cook_nd, _length, _resize, _routes, _scale, \
-    _working_dtypes
+from ._args import _axis, _check_norm, _check_stream, _cook_nd, _length, _operand, _resize, \
+    _routes, _scale, _working_dtypes
 from ._docs import doc as _doc
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2",
@@ -30,10 +29,11 @@ def _stream(xp, stream):
 
 
 def _prepare(op, a, stream, real_only=False):
-    xp, (a,) = get_array_module(op, a)
-    if a.ndim == 0:
-        raise ValueError(message(op, "a must have at least one dimension, got a 0-d array"))
+    """Validate ``a`` (an array of at least one dimension and a supported dtype) and
+    ``stream``; return the array module, ``a`` and the working dtypes."""
+    xp, (a,) = get_array_module(op, _operand(op, "a", a))
     ctype, rtype, single = _working_dtypes(op, a.dtype, real_only)
+    _check_stream(op, xp, stream)
     return xp, a, ctype, rtype, single
 
 
@@ -87,11 +87,9 @@ def _c2r(op, a, s, axes, norm, precision, stream):
 
 
 def _one_axis(op, a, n, axis):
-    """``(s, axes)`` of a 1-D transform, validating ``n`` and ``axis``."""
-    ndim = np.ndim(a) if not hasattr(a, "ndim") else a.ndim
-    if ndim == 0:
-        raise ValueError(message(op, "a must have at least one dimension, got a 0-d array"))
-    axis = _axis(op, axis, ndim)
+    """``(s, axes)`` of a 1-D transform, validating ``a``'s kind, ``n`` and ``axis``."""
+    ndim = _operand(op, "a", a).ndim
+    axis = _axis(op, "axis", axis, ndim)
     return (None if n is None else [_length(op, "n", n)]), [axis]
 
 
