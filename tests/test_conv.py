@@ -265,6 +265,21 @@ def test_non_contiguous_inputs_are_read_in_place(xp, rng):
         assert np.linalg.norm(f64(y) - ref) <= 1e-5 * np.linalg.norm(ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_strided_and_reversed_bias(xp, rng, dtype):
+    """Regression: the GPU Winograd output kernels (fused and unfused) read ``bias`` from a
+    bare pointer, so a strided view gave wrong values and a reversed one read memory before
+    the array (relative errors 0.5 to 1e25 on the emulator)."""
+    x, wt = rand(rng, (2, 3, 5, 6), dtype, xp), rand(rng, (4, 3, 3, 3), dtype, xp)
+    big = rand(rng, (9,), dtype, xp)
+    for b in (big[1::2], big[8:0:-2]):
+        ref = direct(f64(x), f64(wt), pads=(1, 1, 1, 1)) + f64(b)[:, None, None]
+        for algorithm in ("winograd", "winograd_nonfused", "gemm"):
+            y = conv2d(x, wt, b, padding=1, algorithm=algorithm)
+            tol = 1e-3 if dtype == np.float16 else 1e-5
+            assert np.linalg.norm(f64(y) - ref) <= tol * np.linalg.norm(ref), algorithm
+
+
 @pytest.mark.parametrize("gpu", [False, True])
 def test_auto_rule(gpu):
     m = conv.AUTO_MIN_CHANNELS["gpu" if gpu else "cpu"]

@@ -299,6 +299,11 @@ def fprop(xp, x, u, bias, pads, p, q, out_dtype, trans_u=False, fused=True):
     n = x.shape[0]
     k = u.shape[3] if trans_u else u.shape[2]
     tp, tq = tiles(p, q)
+    if bias is not None and not _on_cpu(xp):
+        # both output kernels (fused and unfused) read bias[k] from a bare pointer: a
+        # strided or reversed view would be read as contiguous (wrong values, or memory
+        # before the array for a negative stride)
+        bias = xp.ascontiguousarray(bias)
     if fused and not _on_cpu(xp) and _winograd_fused.applies(x.dtype, out_dtype, k):
         return _winograd_fused.fprop(xp, x, u, trans_u, bias, pads, tp, tq, p, q)
     v = input_transform(xp, x, pads, tp, tq)
