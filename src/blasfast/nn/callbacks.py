@@ -7,6 +7,9 @@ after the current epoch, and may define ``on_train_end(model)``.
 
 import math
 
+from .. import _checks
+from . import _args
+
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
 
 
@@ -24,8 +27,7 @@ class Callback:
 
 
 def _mode(monitor, mode, owner):
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+    _checks.choice(owner, "mode", mode, ("auto", "min", "max"))
     if mode == "auto":
         mode = "max" if "acc" in monitor else "min"
     return mode
@@ -67,8 +69,12 @@ class EarlyStopping(Callback):
 
     Raises
     ------
+    TypeError
+        For a non-string ``monitor`` or ``mode``, a non-integer ``patience``, a
+        non-number ``min_delta`` or a non-bool ``restore_best_weights``.
     ValueError
-        For a negative ``patience`` / ``min_delta`` or an unknown mode.
+        For an empty ``monitor``, a negative ``patience`` / ``min_delta`` (or a NaN/Inf
+        one) or an unknown mode.
     KeyError
         At the first epoch, when ``monitor`` is not in the logs.
 
@@ -81,12 +87,13 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", patience=3, min_delta=0.0, mode="auto",
                  restore_best_weights=False):
-        if int(patience) < 0 or not min_delta >= 0:
-            raise ValueError(f"EarlyStopping: need patience >= 0 and min_delta >= 0, got "
-                             f"{patience} and {min_delta}")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        monitor = _args.string("EarlyStopping", "monitor", monitor)
+        patience = _checks.integer("EarlyStopping", "patience", patience, minimum=0)
+        min_delta = _args.real("EarlyStopping", "min_delta", min_delta, lo=0)
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.mode = _mode(monitor, mode, "EarlyStopping")
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = _checks.flag("EarlyStopping", "restore_best_weights",
+                                                 restore_best_weights)
         self.on_train_begin(None)
 
     def on_train_begin(self, model):
@@ -137,6 +144,14 @@ class ModelCheckpoint(Callback):
     saved : list of str
         Paths written, in order.
 
+    Raises
+    ------
+    TypeError
+        For a ``path`` that is not a str or os.PathLike, a non-string ``monitor`` or
+        ``mode``, or a non-bool ``save_best_only``.
+    ValueError
+        For an empty ``path`` or ``monitor``, or an unknown mode.
+
     Examples
     --------
     >>> from blasfast.nn import ModelCheckpoint
@@ -145,7 +160,10 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
-        self.path, self.monitor, self.save_best_only = str(path), monitor, bool(save_best_only)
+        path = _args.path("ModelCheckpoint", "path", path)
+        monitor = _args.string("ModelCheckpoint", "monitor", monitor)
+        save_best_only = _checks.flag("ModelCheckpoint", "save_best_only", save_best_only)
+        self.path, self.monitor, self.save_best_only = path, monitor, save_best_only
         self.mode = _mode(monitor, mode, "ModelCheckpoint")
         self.on_train_begin(None)
 

@@ -13,18 +13,16 @@ import math
 import numpy as np
 
 from .. import conv as _conv
+from .. import _checks
 from .._backend import get_array_module
+from . import _args
 from .layers import Layer
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape"]
 
 
 def _pair(name, owner, v):
-    vals = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if len(vals) != 2 or not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool)
-                                 and e >= 1 for e in vals):
-        raise ValueError(f"{owner}: {name} must be a positive int or a pair of them, got {v!r}")
-    return tuple(int(e) for e in vals)
+    return _args.pair(owner, name, v)
 
 
 def _jsonable(v):
@@ -64,10 +62,13 @@ class Conv2D(Layer):
     Raises
     ------
     ValueError
-        Non-positive sizes, an unknown init, or an algorithm that cannot serve the
-        filter/stride/dilation (``'winograd'`` with a 5x5 filter, ...).
+        Sizes < 1, a pair of the wrong length, a bad padding, an unknown init or
+        algorithm, an algorithm that cannot serve the filter/stride/dilation
+        (``'winograd'`` with a 5x5 filter, ...), or a negative seed.
     TypeError
-        A dtype other than float32/float64.
+        A size that is not an integer (``2.5``, ``True``), a dtype other than
+        float32/float64, a non-string ``init``/``algorithm``, or an ``rng`` that is not a
+        seed or Generator.
 
     Notes
     -----
@@ -95,28 +96,31 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  algorithm="auto", *, dilation=1, rng=None, dtype=np.float32, init="he"):
         super().__init__()
-        c, k = int(in_channels), int(out_channels)
-        if c < 1 or k < 1:
-            raise ValueError(f"Conv2D: in_channels and out_channels must be >= 1, got {c} "
-                             f"and {k}")
+        c = _checks.integer("Conv2D", "in_channels", in_channels, minimum=1)
+        k = _checks.integer("Conv2D", "out_channels", out_channels, minimum=1)
         r, s = _pair("kernel_size", "Conv2D", kernel_size)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"Conv2D: dtype must be float32 or float64, got {dtype}")
-        if init not in ("he", "glorot"):
-            raise ValueError(f"Conv2D: init must be 'he' or 'glorot', got {init!r}")
+        _pair("stride", "Conv2D", stride)
+        dil = _pair("dilation", "Conv2D", dilation)
+        dtype = _args.float_dtype("Conv2D", "dtype", dtype)
+        _checks.choice("Conv2D", "init", init, ("he", "glorot"))
+        if not isinstance(algorithm, str):
+            raise TypeError(f"Conv2D: algorithm must be 'auto', 'winograd', "
+                            f"'winograd_nonfused' or 'gemm', got {_args.describe(algorithm)}")
         if algorithm not in ("auto", "gemm") + _conv.WINOGRAD:
             raise ValueError(f"Conv2D: algorithm must be 'auto', 'winograd', "
                              f"'winograd_nonfused' or 'gemm' (the ones with a backward "
                              f"pass), got {algorithm!r}")
+        gen = _args.generator("Conv2D", "rng", rng)
         self.in_channels, self.out_channels, self.kernel_size = c, k, (r, s)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.algorithm, self.dtype, self.init = algorithm, dtype, init
-        # validate stride/padding/dilation/algorithm now, on a nominal input large enough
-        probe = max(r, s) * 4 * max(_pair("dilation", "Conv2D", dilation))
-        _conv.conv2d_algorithm((1, c, probe, probe), (k, c, r, s), stride=stride,
-                               padding=padding, dilation=dilation, algorithm=algorithm)
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        # validate padding and the algorithm now, on a nominal input large enough
+        probe = max(r, s) * 4 * max(dil)
+        try:
+            _conv.conv2d_algorithm((1, c, probe, probe), (k, c, r, s), stride=stride,
+                                   padding=padding, dilation=dilation, algorithm=algorithm)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"Conv2D: {e}") from None
         fan_in, fan_out = c * r * s, k * r * s
         if init == "he":
             w = gen.standard_normal((k, c, r, s)) * math.sqrt(2.0 / fan_in)
@@ -243,8 +247,10 @@ class MaxPool2D(_Pool2D):
     float dtype; ``backward`` routes each output's gradient to the first maximum of its
     window (as PyTorch); overlapping windows add up. NaN in a window gives NaN.
 
-    Raises ``ValueError`` for a non-positive size, a non-4-D input or a window larger than
-    the input, ``RuntimeError`` for a backward without a training forward.
+    Raises ``TypeError`` for a ``kernel_size``/``stride`` that is not an integer or a pair
+    of them (``stride=None``: the kernel size), ``ValueError`` for a size < 1, a non-4-D
+    input or a window larger than the input, ``RuntimeError`` for a backward without a
+    training forward.
     """
 
     def forward(self, x, training=True):
@@ -348,15 +354,17 @@ class Reshape(Layer):
     Lets a CNN take the same (N, F) feature arrays as the MLPs (``nn.load_mnist``,
     ``nn.load_digits_split``). ``backward`` restores (N, F).
 
-    Raises ``ValueError`` when the sizes do not match, ``RuntimeError`` for a backward
-    without a training forward.
+    Raises ``TypeError`` for a ``shape`` that is not a tuple (or list) of integers,
+    ``ValueError`` for an empty one, a size < 1, or sizes that do not match the input,
+    ``RuntimeError`` for a backward without a training forward.
     """
 
     def __init__(self, shape):
         super().__init__()
-        self.shape = tuple(int(v) for v in shape)
+        self.shape = _checks.shape("Reshape", "shape", shape)
         if not self.shape or min(self.shape) < 1:
-            raise ValueError(f"Reshape: shape must be positive sizes, got {shape!r}")
+            raise ValueError(f"Reshape: shape must be a non-empty tuple of sizes >= 1, got "
+                             f"{shape!r}")
         self._in_shape = None
 
     def config(self):

@@ -10,6 +10,8 @@ import zlib
 
 import numpy as np
 
+from . import _args
+
 __all__ = ["load_idx", "load_mnist", "load_digits_split"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -35,19 +37,24 @@ def load_idx(path):
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
     FileNotFoundError
-        If ``path`` does not exist.
+        If ``path`` does not exist or is a directory.
     ValueError
-        On a bad magic number (not IDX, or a data type other than uint8), a truncated
-        header or body, trailing bytes after the data, or a corrupt gzip stream. The
-        message names the file.
+        On an empty ``path``, a bad magic number (not IDX, or a data type other than
+        uint8), a truncated header or body, trailing bytes after the data, or a corrupt
+        gzip stream. The message names the file.
 
     References
     ----------
     Y. LeCun, C. Cortes, C. J. C. Burges, "The MNIST database of handwritten digits",
     http://yann.lecun.com/exdb/mnist/ (file format section).
     """
-    path = os.fspath(path)
+    path = _args.path("load_idx", "path", path)
+    if not os.path.isfile(path):
+        what = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
+        raise FileNotFoundError(f"load_idx: path {path!r} {what}")
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:2] == _GZIP_MAGIC:
@@ -108,8 +115,10 @@ def load_mnist(directory):
 
     Raises
     ------
+    TypeError
+        If ``directory`` is not a str or os.PathLike.
     FileNotFoundError
-        If a file is missing.
+        If ``directory`` or a file in it is missing.
     ValueError
         If a file is not valid IDX (see :func:`load_idx`), images are not (N, 28, 28),
         labels are not (N,), image and label counts differ, or a label exceeds 9.
@@ -119,7 +128,11 @@ def load_mnist(directory):
     Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to
     document recognition", Proc. IEEE 86(11), 1998.
     """
-    directory = os.fspath(directory)
+    directory = _args.path("load_mnist", "directory", directory)
+    if not os.path.isdir(directory):
+        what = "is a file, not a directory" if os.path.exists(directory) else \
+            "does not exist"
+        raise FileNotFoundError(f"load_mnist: directory {directory!r} {what}")
     arrays = [load_idx(_find(directory, stem)) for stem in _MNIST_FILES]
     out = []
     for i in (0, 2):
@@ -163,8 +176,10 @@ def load_digits_split(test_size=0.25, seed=0):
 
     Raises
     ------
+    TypeError
+        If ``test_size`` is not a real number, or ``seed`` is not a seed or Generator.
     ValueError
-        If ``test_size`` is not strictly between 0 and 1.
+        If ``test_size`` is not strictly between 0 and 1, or ``seed`` is negative.
     ImportError
         If scikit-learn is not installed (``pip install blasfast[examples]``).
 
@@ -173,14 +188,14 @@ def load_digits_split(test_size=0.25, seed=0):
     E. Alpaydin, C. Kaynak, "Optical Recognition of Handwritten Digits", UCI Machine
     Learning Repository, 1998.
     """
-    if not 0 < test_size < 1:
-        raise ValueError(f"load_digits_split: test_size must lie in (0, 1), got {test_size}")
+    test_size = _args.real("load_digits_split", "test_size", test_size, lo=0, hi=1,
+                           lo_open=True, hi_open=True)
+    rng = _args.generator("load_digits_split", "seed", seed)
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):
         members = np.flatnonzero(y == c)

@@ -19,7 +19,9 @@ Two transports:
 
 import numpy as np
 
+from .. import _checks
 from .._backend import _cupy
+from . import _args
 
 __all__ = ["DataParallel"]
 
@@ -53,6 +55,8 @@ class DataParallel:
     ------
     ImportError
         When mpi4py (or, for NCCL, CuPy) is not installed.
+    TypeError
+        For a ``comm`` without the methods above, or a non-string backend.
     ValueError
         For an unknown backend.
 
@@ -75,8 +79,10 @@ class DataParallel:
     """
 
     def __init__(self, comm=None, backend="mpi"):
-        if backend not in ("mpi", "nccl"):
-            raise ValueError(f"DataParallel: backend must be 'mpi' or 'nccl', got {backend!r}")
+        _checks.choice("DataParallel", "backend", backend, ("mpi", "nccl"))
+        _args.has_methods("DataParallel", "comm", comm,
+                          ("Get_rank", "Get_size", "Allreduce", "bcast"),
+                          "an MPI communicator", optional=True)
         self.comm = comm if comm is not None else _mpi_world()
         self.rank, self.size = int(self.comm.Get_rank()), int(self.comm.Get_size())
         self.backend = backend
@@ -113,9 +119,7 @@ class DataParallel:
         -------
         (x_local, y_local)
         """
-        batch_size = int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"DataParallel.shard: batch_size must be >= 1, got {batch_size}")
+        batch_size = _checks.integer("DataParallel.shard", "batch_size", batch_size, minimum=1)
         n_global = (len(y) // (batch_size * self.size)) * batch_size * self.size
         if n_global == 0:
             raise ValueError(f"DataParallel.shard: {len(y)} rows cannot fill one global batch "

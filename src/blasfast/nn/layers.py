@@ -19,8 +19,10 @@ import math
 
 import numpy as np
 
+from .. import _checks
 from .._backend import get_array_module
 from ..gemm import batched_gemm
+from . import _args
 
 __all__ = ["Layer", "Dense", "ReLU", "Tanh", "Sigmoid"]
 
@@ -91,10 +93,12 @@ class Dense(Layer):
 
     Raises
     ------
-    ValueError
-        For a non-positive size or an unknown ``init``.
     TypeError
-        For a dtype other than float32/float64.
+        For a size that is not an integer (``2.5``, ``True``), a dtype other than
+        float32/float64, a non-string ``init``, or an ``rng`` that is not a seed or
+        Generator.
+    ValueError
+        For a size < 1, an unknown ``init`` or a negative seed.
 
     Notes
     -----
@@ -126,16 +130,11 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, *, rng=None, dtype=np.float32, init="he"):
         super().__init__()
-        in_features, out_features = int(in_features), int(out_features)
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Dense: in_features and out_features must be >= 1, got "
-                             f"{in_features} and {out_features}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"Dense: dtype must be float32 or float64, got {dtype}")
-        if init not in ("he", "glorot"):
-            raise ValueError(f"Dense: init must be 'he' or 'glorot', got {init!r}")
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        in_features = _checks.integer("Dense", "in_features", in_features, minimum=1)
+        out_features = _checks.integer("Dense", "out_features", out_features, minimum=1)
+        dtype = _args.float_dtype("Dense", "dtype", dtype)
+        init = _checks.choice("Dense", "init", init, ("he", "glorot"))
+        gen = _args.generator("Dense", "rng", rng)
         if init == "he":
             w = gen.standard_normal((in_features, out_features)) * math.sqrt(2.0 / in_features)
         else:

@@ -5,12 +5,17 @@ import math
 
 import numpy as np
 
+from .. import _checks
 from .._backend import get_array_module
+from . import _args
 
 __all__ = ["MixedPrecision"]
 
 
 def _dtype(policy):
+    if not isinstance(policy, str):
+        raise TypeError(f"MixedPrecision: policy must be 'float16' or 'bfloat16', got "
+                        f"{_args.describe(policy)}")
     if policy == "float16":
         return np.dtype(np.float16)
     if policy == "bfloat16":
@@ -102,8 +107,11 @@ class MixedPrecision:
 
     Raises
     ------
+    TypeError
+        For a non-string policy, a factor or scale that is not a real number, a
+        ``growth_interval`` that is not an integer, or a non-bool ``dynamic``.
     ValueError
-        For an unknown policy or factors out of range.
+        For an unknown policy, or factors out of range or not finite.
 
     Notes
     -----
@@ -139,17 +147,16 @@ class MixedPrecision:
                  backoff_factor=0.5, growth_interval=1000, dynamic=True):
         self.compute_dtype = _dtype(policy)
         self.policy = policy
+        op = "MixedPrecision"
         if init_scale is None:
             init_scale = 2.0 ** 15 if policy == "float16" else 1.0
-        if not init_scale > 0 or not growth_factor >= 1 or not 0 < backoff_factor < 1 \
-                or int(growth_interval) < 1:
-            raise ValueError(f"MixedPrecision: need init_scale > 0, growth_factor >= 1, "
-                             f"0 < backoff_factor < 1, growth_interval >= 1, got "
-                             f"{init_scale}, {growth_factor}, {backoff_factor}, "
-                             f"{growth_interval}")
-        self.loss_scale = float(init_scale)
-        self.growth_factor, self.backoff_factor = float(growth_factor), float(backoff_factor)
-        self.growth_interval, self.dynamic = int(growth_interval), bool(dynamic)
+        self.loss_scale = _args.real(op, "init_scale", init_scale, lo=0, lo_open=True)
+        self.growth_factor = _args.real(op, "growth_factor", growth_factor, lo=1)
+        self.backoff_factor = _args.real(op, "backoff_factor", backoff_factor, lo=0, hi=1,
+                                         lo_open=True, hi_open=True)
+        self.growth_interval = _checks.integer(op, "growth_interval", growth_interval,
+                                               minimum=1)
+        self.dynamic = _checks.flag(op, "dynamic", dynamic)
         self.skipped_steps = self.good_steps = 0
 
     def __repr__(self):

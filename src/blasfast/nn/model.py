@@ -1,13 +1,16 @@
 """``Sequential``: a stack of layers with training, evaluation, device moves and .npz files."""
 
 import json
+import math
 import os
 import time
 import zipfile
 
 import numpy as np
 
+from .. import _checks
 from .._backend import _cupy, get_array_module, gpu_available, is_device_array
+from . import _args
 from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
@@ -47,7 +50,7 @@ class Sequential:
     Raises
     ------
     TypeError
-        If a layer is not one of the supported types.
+        If ``layers`` is not iterable, or a layer is not one of the supported types.
 
     Examples
     --------
@@ -62,11 +65,14 @@ class Sequential:
     """
 
     def __init__(self, layers):
+        if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"Sequential: layers must be a list of layers, got "
+                            f"{_args.describe(layers)}")
         layers = list(layers)
-        for layer in layers:
+        for i, layer in enumerate(layers):
             if type(layer).__name__ not in _LAYER_TYPES:
-                raise TypeError(f"Sequential: unsupported layer {layer!r}; expected one of "
-                                f"{sorted(_LAYER_TYPES)}")
+                raise TypeError(f"Sequential: layers[{i}] must be a layer, one of "
+                                f"{sorted(_LAYER_TYPES)}, got {_args.describe(layer)}")
         self.layers = layers
         self.device = "cpu"
         self.optimizer = None
@@ -91,16 +97,39 @@ class Sequential:
     def _xp(self):
         return _cupy() if self.device == "gpu" else np
 
-    def _input(self, x, name):
-        """``x`` on the model's side, in the dtype of the first Dense layer."""
+    def _input(self, x, name, arg="x"):
+        """``x`` on the model's side, in the dtype of the first Dense layer; an array of
+        real numbers (bool, integer or float) is required (complex would lose its
+        imaginary part in the cast)."""
+        op = f"Sequential.{name}"
         xp = self._xp()
+        _checks.array_operand(op, arg, x)
         if xp is np:
-            _, (x,) = get_array_module(f"Sequential.{name}", x)
+            _, (x,) = get_array_module(op, x)
             if not isinstance(x, np.ndarray):
-                raise TypeError(f"Sequential.{name}: the model is on the CPU but x is a "
+                raise TypeError(f"{op}: the model is on the CPU but {arg} is a "
                                 "GPU array; call to_device('gpu') first")
+        else:
+            x = xp.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{op}: {arg} must hold real numbers (float, integer or bool), "
+                            f"got dtype {x.dtype}")
         dtypes = [layer.dtype for layer in self.layers if isinstance(layer, Dense)]
         return xp.asarray(x, dtype=dtypes[0] if dtypes else None)
+
+    def _check_finite(self, x, op, arg):
+        """Refuse NaN/Inf in ``x`` (one reduction; on the GPU, one device-to-host sync)."""
+        if x.dtype.kind != "f":
+            return
+        xp = self._xp()
+        if bool(xp.isfinite(x).all()):
+            return
+        bad = ~xp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+        rows = [int(r) for r in xp.flatnonzero(bad)[:5].tolist()]
+        count = int(bad.sum())
+        raise ValueError(f"{op}: {arg} must be finite, got NaN or Inf in {count} row(s) "
+                         f"(first: {rows}) after the cast to {x.dtype}; clean or drop them "
+                         "(values beyond the dtype's range also become Inf)")
 
     def to_device(self, device):
         """Move all parameters to ``'cpu'`` (NumPy) or ``'gpu'`` (CuPy); return ``self``.
@@ -169,11 +198,14 @@ class Sequential:
         Raises
         ------
         TypeError
-            If ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
+            If ``x`` is not an array of real numbers, ``batch_size`` not an integer, or
+            ``mixed_precision`` not a :class:`MixedPrecision`, a policy or None.
         ValueError
-            For an unknown policy string.
+            For ``batch_size < 1`` or an unknown policy string.
         """
         x = self._input(x, "predict")
+        batch_size = _checks.integer("Sequential.predict", "batch_size", batch_size,
+                                     minimum=1)
         mixed_precision = _check_mp(mixed_precision, "predict")
         xp = self._xp()
         outs = [self._inference(x[i:i + batch_size], mixed_precision)
@@ -198,11 +230,17 @@ class Sequential:
         Raises
         ------
         ValueError
-            On shape mismatch, an empty set or labels out of range.
+            On shape mismatch, an empty set, labels out of range, ``batch_size < 1`` or an
+            unknown policy.
         TypeError
-            If ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
+            If ``x`` is not an array of real numbers, ``y`` not an integer array,
+            ``loss`` has no ``forward``, ``batch_size`` is not an integer, or
+            ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
         """
+        op = "Sequential.evaluate"
         x, y = self._check_xy(x, y, "evaluate")
+        _args.has_methods(op, "loss", loss, ("forward",), "a loss", optional=True)
+        batch_size = _checks.integer(op, "batch_size", batch_size, minimum=1)
         mixed_precision = _check_mp(mixed_precision, "evaluate")
         loss = loss or SoftmaxCrossEntropy()
         total, correct = 0.0, 0
@@ -214,21 +252,23 @@ class Sequential:
         n = x.shape[0]
         return float(total) / n, float(correct) / n
 
-    def _check_xy(self, x, y, name):
-        x = self._input(x, name)
+    def _check_xy(self, x, y, name, xname="x", yname="y"):
+        x = self._input(x, name, xname)
         xp = self._xp()
+        _checks.array_operand(f"Sequential.{name}", yname, y)
         y = xp.asarray(y)
         if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
-            raise ValueError(f"Sequential.{name}: expected x (N, F) and y (N,) with N >= 1, "
-                             f"got {x.shape} and {y.shape}")
+            raise ValueError(f"Sequential.{name}: expected {xname} (N, F) and {yname} (N,) "
+                             f"with N >= 1, got {x.shape} and {y.shape}")
         if y.dtype.kind not in "iu":
-            raise TypeError(f"Sequential.{name}: y must hold integer labels, got {y.dtype}")
+            raise TypeError(f"Sequential.{name}: {yname} must hold integer labels, got "
+                            f"{y.dtype}")
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         if dense:
             lo, hi, c = int(y.min()), int(y.max()), dense[-1].out_features
             if lo < 0 or hi >= c:
                 raise ValueError(f"Sequential.{name}: labels must lie in [0, {c}), got "
-                                 f"values in [{lo}, {hi}]")
+                                 f"values in [{lo}, {hi}] in {yname}")
         return x, y
 
     def _train_step(self, xb, yb, loss, optimizer, mixed_precision=None, distributed=None):
@@ -320,21 +360,74 @@ class Sequential:
         ``loss_scale``/``skipped_steps`` (at the epoch's end) with ``mixed_precision``.
         Fewer entries than ``epochs`` when a callback stopped training.
 
+        Non-finite data and divergence: before training, ``x`` (after the cast to the
+        model's dtype) and the inputs of ``validation_data`` are checked for NaN/Inf with
+        one reduction each (on the GPU that is one device-to-host sync per :meth:`fit`
+        call, not per batch); labels are integers, so they have none. During training a
+        non-finite loss (the model diverged: too high a learning rate, or an overflow)
+        raises ``FloatingPointError`` naming the epoch and the batch. On the CPU it is
+        checked after every batch; on the GPU it is read where the running loss is read
+        anyway (every 50 batches and at each epoch's end), so training may run up to 49
+        batches past the first bad one before stopping; the message still names the first
+        bad batch. The weights are then non-finite too: reload a checkpoint to go on.
+        Under ``mixed_precision`` a non-finite loss gives non-finite gradients, and that
+        step is skipped by the dynamic loss scaling instead (counted in
+        ``skipped_steps``), as overflow in float16 is expected there.
+
         Raises
         ------
         ValueError
-            For bad shapes, labels out of range, or non-positive ``epochs``/``batch_size``,
-            or an unknown mixed-precision policy.
+            For bad shapes, an empty set, labels out of range, NaN/Inf in ``x`` or the
+            validation inputs, ``epochs``/``batch_size`` < 1, a negative ``seed``,
+            ``validation_data`` that is not a pair, or an unknown mixed-precision policy.
         TypeError
-            If ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
+            If ``x`` is not an array of real numbers (complex is refused, not truncated),
+            ``y`` not an integer array, ``epochs``/``batch_size`` not integers (``2.5``,
+            ``True``), ``optimizer`` has no ``step`` (e.g. None), ``loss`` no
+            ``forward``/``backward``, ``seed`` is not a seed or Generator, ``shuffle`` or
+            ``progress`` is not a bool, ``on_epoch_end`` is not callable, a callback has no
+            ``on_epoch_end``, ``distributed`` has no ``allreduce_grads``, or
+            ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
+        FloatingPointError
+            When the loss becomes NaN or Inf during training (see above).
         """
-        if int(epochs) < 1 or int(batch_size) < 1:
-            raise ValueError(f"Sequential.fit: epochs and batch_size must be >= 1, got "
-                             f"{epochs} and {batch_size}")
+        op = "Sequential.fit"
+        epochs = _checks.integer(op, "epochs", epochs, minimum=1)
+        batch_size = _checks.integer(op, "batch_size", batch_size, minimum=1)
+        _args.has_methods(op, "optimizer", optimizer, ("step",),
+                          "an optimizer such as SGD(0.1)")
+        _args.has_methods(op, "loss", loss, ("forward", "backward"), "a loss", optional=True)
+        rng = _args.generator(op, "seed", seed)
+        shuffle = _checks.flag(op, "shuffle", shuffle)
+        progress = _checks.flag(op, "progress", progress)
+        if on_epoch_end is not None and not callable(on_epoch_end):
+            raise TypeError(f"{op}: on_epoch_end must be callable or None, got "
+                            f"{_args.describe(on_epoch_end)}")
+        if callbacks is not None:
+            if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+                raise TypeError(f"{op}: callbacks must be a list of callbacks or None, got "
+                                f"{_args.describe(callbacks)}")
+            callbacks = list(callbacks)
+            for i, cb in enumerate(callbacks):
+                _args.has_methods(op, f"callbacks[{i}]", cb, ("on_epoch_end",), "a callback")
+        _args.has_methods(op, "distributed", distributed, ("allreduce_grads",),
+                          "a DataParallel", optional=True)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)):
+                raise TypeError(f"{op}: validation_data must be a pair (x_val, y_val) or "
+                                f"None, got {_args.describe(validation_data)}")
+            if len(validation_data) != 2:
+                raise ValueError(f"{op}: validation_data must be a pair (x_val, y_val), got "
+                                 f"{len(validation_data)} entries")
         x, y = self._check_xy(x, y, "fit")
+        if validation_data is not None:
+            validation_data = self._check_xy(*validation_data, "fit", "validation_data[0]",
+                                             "validation_data[1]")
         mixed_precision = _check_mp(mixed_precision, "fit")
+        self._check_finite(x, op, "x")
+        if validation_data is not None:
+            self._check_finite(validation_data[0], op, "validation_data[0]")
         loss = loss or SoftmaxCrossEntropy()
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         xp, n = self._xp(), x.shape[0]
         n_batches = -(-n // batch_size)
         bar = _progress_factory(progress)
@@ -343,7 +436,7 @@ class Sequential:
             history.update(val_loss=[], val_accuracy=[])
         if mixed_precision is not None:
             history.update(loss_scale=[], skipped_steps=[])
-        callbacks = list(callbacks or [])
+        callbacks = callbacks or []
         self.optimizer, self.mixed_precision = optimizer, mixed_precision
         self.stop_training = False
         for cb in callbacks:
@@ -353,6 +446,7 @@ class Sequential:
             t0 = time.perf_counter()
             order = xp.asarray(rng.permutation(n)) if shuffle else None
             total, correct = 0.0, 0
+            pending = []  # (batch, loss) not yet checked for finiteness
             with bar(total=n_batches, desc=f"epoch {epoch}/{epochs}", unit="batch",
                      leave=on_epoch_end is None) as pb:
                 for b in range(n_batches):
@@ -364,7 +458,12 @@ class Sequential:
                     total = total + value * xb.shape[0]
                     correct = correct + (out.argmax(axis=1) == yb).sum()
                     pb.update(1)
-                    if b % 50 == 49 or b == n_batches - 1:
+                    report = b % 50 == 49 or b == n_batches - 1
+                    if mixed_precision is None:
+                        pending.append((b, value))
+                        if xp is np or report:  # where the loss is read anyway on a GPU
+                            _check_loss(pending, total, epoch, n_batches)
+                    if report:
                         seen = sl.stop
                         pb.set_postfix({"loss": f"{float(total) / seen:.4f}",
                                         "accuracy": f"{float(correct) / seen:.4f}"})
@@ -519,12 +618,34 @@ class Sequential:
         return model
 
 
+def _check_loss(pending, total, epoch, n_batches):
+    """Raise ``FloatingPointError`` when the running loss ``total`` is not finite, naming
+    the first batch of ``pending`` whose loss is not (reads ``total``: one sync on a GPU);
+    empty ``pending`` when all is well."""
+    t = float(total)
+    if math.isfinite(t):
+        pending.clear()
+        return
+    first, value = pending[-1][0], t
+    for b, v in pending:
+        if not math.isfinite(float(v)):
+            first, value = b, float(v)
+            break
+    raise FloatingPointError(
+        f"Sequential.fit: the loss became {value} at epoch {epoch}, batch {first + 1} of "
+        f"{n_batches}: training diverged (the weights are now non-finite too); lower the "
+        "learning rate or scale the inputs")
+
+
 def _check_mp(mixed_precision, name):
     """``mixed_precision`` as a :class:`MixedPrecision` (a policy string makes a new one),
     or None."""
     if mixed_precision is None or isinstance(mixed_precision, MixedPrecision):
         return mixed_precision
     if isinstance(mixed_precision, str):
+        if mixed_precision not in ("float16", "bfloat16"):
+            raise ValueError(f"Sequential.{name}: mixed_precision policy must be 'float16' "
+                             f"or 'bfloat16', got {mixed_precision!r}")
         return MixedPrecision(mixed_precision)
     raise TypeError(f"Sequential.{name}: mixed_precision must be a MixedPrecision, "
                     f"'float16', 'bfloat16' or None, got {mixed_precision!r}")

@@ -10,7 +10,9 @@ the step count before each update.
 
 import numpy as np
 
+from .. import _checks
 from .._backend import get_array_module
+from . import _args
 from .schedules import CosineLR, StepLR, _schedule_from_config
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "StepLR", "CosineLR",
@@ -31,14 +33,16 @@ class Optimizer:
     _slots = ()
 
     def __init__(self, lr):
+        name = type(self).__name__
         if callable(lr):
             if not hasattr(lr, "config"):
-                raise TypeError(f"{type(self).__name__}: lr must be a float, StepLR or "
-                                f"CosineLR, got {lr!r}")
-        elif not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be > 0, got {lr}")
+                raise TypeError(f"{name}: lr must be a float, StepLR or "
+                                f"CosineLR, got {_args.describe(lr)}")
         else:
-            lr = float(lr)
+            if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (int, float, np.number)):
+                raise TypeError(f"{name}: lr must be a float, StepLR or CosineLR, got "
+                                f"{_args.describe(lr)}")
+            lr = _args.real(name, "lr", lr, lo=0, lo_open=True)
         self.lr = lr
         self.t = 0
         self._state = None
@@ -179,8 +183,11 @@ class SGD(Optimizer):
 
     Raises
     ------
+    TypeError
+        For a hyperparameter that is not a real number (a string, a bool, None, complex),
+        an ``lr`` that is neither a number nor a schedule, or a non-bool flag.
     ValueError
-        For a value out of the ranges above.
+        For a value out of the ranges above, or not finite (NaN, Inf).
 
     Notes
     -----
@@ -209,10 +216,9 @@ class SGD(Optimizer):
 
     def __init__(self, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"SGD: momentum must lie in [0, 1), got {momentum}")
-        if not weight_decay >= 0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay}")
+        momentum = _args.real("SGD", "momentum", momentum, lo=0, hi=1, hi_open=True)
+        weight_decay = _args.real("SGD", "weight_decay", weight_decay, lo=0)
+        nesterov = _checks.flag("SGD", "nesterov", nesterov)
         if nesterov and momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.momentum = float(momentum)
@@ -250,8 +256,11 @@ class Adagrad(Optimizer):
 
     Raises
     ------
+    TypeError
+        For a hyperparameter that is not a real number (a string, a bool, None, complex),
+        an ``lr`` that is neither a number nor a schedule, or a non-bool flag.
     ValueError
-        For a value out of range.
+        For a value out of the ranges above, or not finite (NaN, Inf).
 
     References
     ----------
@@ -273,9 +282,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0):
         super().__init__(lr)
-        if not eps >= 0 or not weight_decay >= 0:
-            raise ValueError(f"Adagrad: need eps >= 0 and weight_decay >= 0, got {eps} and "
-                             f"{weight_decay}")
+        eps = _args.real("Adagrad", "eps", eps, lo=0)
+        weight_decay = _args.real("Adagrad", "weight_decay", weight_decay, lo=0)
         self.eps, self.weight_decay = float(eps), float(weight_decay)
 
     def _update(self, xp, p, g, state, lr):
@@ -313,8 +321,11 @@ class RMSprop(Optimizer):
 
     Raises
     ------
+    TypeError
+        For a hyperparameter that is not a real number (a string, a bool, None, complex),
+        an ``lr`` that is neither a number nor a schedule, or a non-bool flag.
     ValueError
-        For a value out of range.
+        For a value out of the ranges above, or not finite (NaN, Inf).
 
     References
     ----------
@@ -335,10 +346,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.001, rho=0.9, eps=1e-8, momentum=0.0, weight_decay=0.0):
         super().__init__(lr)
-        if not 0 <= rho < 1 or not eps >= 0 or not 0 <= momentum < 1 or not weight_decay >= 0:
-            raise ValueError(f"RMSprop: need 0 <= rho < 1, eps >= 0, 0 <= momentum < 1 and "
-                             f"weight_decay >= 0, got {rho}, {eps}, {momentum}, "
-                             f"{weight_decay}")
+        rho = _args.real("RMSprop", "rho", rho, lo=0, hi=1, hi_open=True)
+        eps = _args.real("RMSprop", "eps", eps, lo=0)
+        momentum = _args.real("RMSprop", "momentum", momentum, lo=0, hi=1, hi_open=True)
+        weight_decay = _args.real("RMSprop", "weight_decay", weight_decay, lo=0)
         self.rho, self.eps = float(rho), float(eps)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self._slots = ("mean_sq", "velocity") if self.momentum else ("mean_sq",)
@@ -385,8 +396,11 @@ class Adam(Optimizer):
 
     Raises
     ------
+    TypeError
+        For a hyperparameter that is not a real number (a string, a bool, None, complex),
+        an ``lr`` that is neither a number nor a schedule, or a non-bool flag.
     ValueError
-        For a value out of range.
+        For a value out of the ranges above, or not finite (NaN, Inf).
 
     References
     ----------
@@ -408,10 +422,17 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr)
-        b1, b2 = (float(b) for b in betas)
-        if not (0 <= b1 < 1 and 0 <= b2 < 1) or not eps >= 0 or not weight_decay >= 0:
-            raise ValueError(f"{type(self).__name__}: need betas in [0, 1), eps >= 0 and "
-                             f"weight_decay >= 0, got {betas}, {eps}, {weight_decay}")
+        name = type(self).__name__
+        if not isinstance(betas, (tuple, list)):
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2) of numbers in "
+                            f"[0, 1), got {_args.describe(betas)}")
+        if len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got "
+                             f"{len(betas)} entries: {betas!r}")
+        b1, b2 = (_args.real(name, f"betas[{i}]", b, lo=0, hi=1, hi_open=True)
+                  for i, b in enumerate(betas))
+        eps = _args.real(name, "eps", eps, lo=0)
+        weight_decay = _args.real(name, "weight_decay", weight_decay, lo=0)
         self.betas, self.eps, self.weight_decay = [b1, b2], float(eps), float(weight_decay)
 
     def _update(self, xp, p, g, state, lr):

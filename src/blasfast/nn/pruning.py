@@ -4,7 +4,8 @@ rows/columns and channels into smaller Dense and Conv2D layers (the work is in
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _checks
+from . import _args
 from ._compact import compact_layers
 from .conv_layers import Conv2D
 from .layers import Dense
@@ -23,21 +24,10 @@ def _like(a, ref):
     return _backend.array_module(ref).asarray(a) if _backend.is_device_array(ref) else a
 
 
-def _check_args(method, sparsity, block, owner):
-    if method not in METHODS:
-        raise ValueError(f"{owner}: unknown method {method!r}; expected one of {METHODS}")
-    try:
-        s = float(sparsity)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: sparsity must be a number in [0, 1), got "
-                         f"{sparsity!r}") from None
-    if not 0 <= s < 1:
-        raise ValueError(f"{owner}: sparsity must lie in [0, 1), got {sparsity!r}")
-    blk = tuple(block) if isinstance(block, (tuple, list)) else (block, block)
-    if len(blk) != 2 or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
-                                and b >= 1 for b in blk):
-        raise ValueError(f"{owner}: block must be a pair of positive ints, got {block!r}")
-    return s, (int(blk[0]), int(blk[1]))
+def _check_args(method, sparsity, block, owner, sparsity_name="sparsity"):
+    _checks.choice(owner, "method", method, METHODS)
+    s = _args.real(owner, sparsity_name, sparsity, lo=0, hi=1, hi_open=True)
+    return s, _args.pair(owner, "block", block)
 
 
 def _matrix(layer, method):
@@ -106,9 +96,10 @@ def _weight_layers(target, owner):
     if isinstance(target, (Dense, Conv2D)):
         return [target]
     layers = getattr(target, "layers", None)
-    if layers is None:
-        raise TypeError(f"{owner}: expected a Sequential, Dense or Conv2D, got "
-                        f"{type(target).__name__}")
+    if layers is None or isinstance(target, type):
+        name = "model" if owner in ("MultiSparsity", "compact") else "target"
+        raise TypeError(f"{owner}: {name} must be a Sequential, Dense or Conv2D, got "
+                        f"{_args.describe(target)}")
     return [layer for layer in layers if isinstance(layer, (Dense, Conv2D))]
 
 
@@ -176,9 +167,12 @@ def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_las
     Raises
     ------
     ValueError
-        For an unknown method, a sparsity outside [0, 1), or a bad block shape.
+        For an unknown method, a sparsity outside [0, 1) (or NaN), or a block with a
+        size < 1 or not two entries.
     TypeError
-        For a target that is not a model, Dense or Conv2D.
+        For a target that is not a model, Dense or Conv2D, a non-string method, a
+        sparsity that is not a real number, a block that is not an integer or a pair of
+        them, or a non-bool ``include_last``.
 
     References
     ----------
@@ -195,8 +189,9 @@ def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_las
     >>> int((np.abs(layer.W).sum(axis=1) == 0).sum())
     4
     """
-    s, blk = _check_args(method, sparsity, block, "prune")
     layers = _weight_layers(target, "prune")
+    s, blk = _check_args(method, sparsity, block, "prune")
+    include_last = _checks.flag("prune", "include_last", include_last)
     if not isinstance(target, (Dense, Conv2D)) and not include_last:
         layers = layers[:-1]
     out = []
@@ -217,6 +212,11 @@ def weight_sparsity(target):
     Returns
     -------
     float in [0, 1]
+
+    Raises
+    ------
+    TypeError
+        For a target that is not a model, Dense or Conv2D.
     """
     ws = [_host(layer.W) for layer in _weight_layers(target, "weight_sparsity")]
     total = sum(w.size for w in ws)
@@ -277,6 +277,11 @@ def compact(model):
         A new model on the CPU (parameters copied; masks sliced alongside); ``model`` is
         not changed.
 
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a :class:`Sequential`.
+
     Examples
     --------
     >>> import numpy as np
@@ -295,6 +300,8 @@ def compact(model):
     """
     from .model import Sequential
 
+    if not isinstance(model, Sequential):
+        raise TypeError(f"compact: model must be a Sequential, got {_args.describe(model)}")
     new = Sequential.__new__(Sequential)
     Sequential.__init__(new, [type(layer)(**layer.config()) for layer in model.layers])
     for src, dst in zip(model.layers, new.layers):
@@ -333,6 +340,8 @@ class MultiSparsity:
 
     Raises
     ------
+    TypeError
+        As :func:`prune`, or for ``sparsities`` that is not a sequence.
     ValueError
         As :func:`prune`, or for an empty list of sparsities.
 
@@ -346,14 +355,19 @@ class MultiSparsity:
     """
 
     def __init__(self, model, method, sparsities, block=(4, 4), *, include_last=False):
-        sparsities = sorted(float(s) for s in sparsities)
-        if not sparsities:
-            raise ValueError("MultiSparsity: give at least one sparsity")
-        blk = None
-        for s in sparsities:
-            _, blk = _check_args(method, s, block, "MultiSparsity")
-        self.model, self.method, self.sparsities = model, method, sparsities
         layers = _weight_layers(model, "MultiSparsity")
+        if not isinstance(sparsities, (tuple, list, np.ndarray)):
+            raise TypeError(f"MultiSparsity: sparsities must be a sequence of numbers in "
+                            f"[0, 1), got {_args.describe(sparsities)}")
+        if len(sparsities) == 0:
+            raise ValueError("MultiSparsity: sparsities must hold at least one sparsity, "
+                             "got none")
+        include_last = _checks.flag("MultiSparsity", "include_last", include_last)
+        checked = [_check_args(method, s, block, "MultiSparsity", f"sparsities[{i}]")
+                   for i, s in enumerate(sparsities)]
+        sparsities = sorted(s for s, _ in checked)
+        blk = checked[0][1]
+        self.model, self.method, self.sparsities = model, method, sparsities
         self.layers = layers if include_last else layers[:-1]
         self._dense = [{n: _host(getattr(layer, n)).copy() for n in layer.param_names}
                        for layer in self.layers]

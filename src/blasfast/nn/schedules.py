@@ -6,6 +6,9 @@ JSON-able ``config()``; pass one as ``lr`` to any optimizer of :mod:`blasfast.nn
 
 import math
 
+from .. import _checks
+from . import _args
+
 __all__ = ["StepLR", "CosineLR"]
 
 
@@ -24,8 +27,10 @@ class StepLR:
 
     Raises
     ------
+    TypeError
+        For a rate that is not a real number, or a step count that is not an integer.
     ValueError
-        For a value out of range.
+        For a value out of range or not finite.
 
     Examples
     --------
@@ -36,10 +41,10 @@ class StepLR:
     """
 
     def __init__(self, lr, step_size, gamma=0.1):
-        if not lr > 0 or int(step_size) < 1 or not 0 < gamma <= 1:
-            raise ValueError(f"StepLR: need lr > 0, step_size >= 1 and 0 < gamma <= 1, got "
-                             f"{lr}, {step_size}, {gamma}")
-        self.lr, self.step_size, self.gamma = float(lr), int(step_size), float(gamma)
+        lr = _args.real("StepLR", "lr", lr, lo=0, lo_open=True)
+        step_size = _checks.integer("StepLR", "step_size", step_size, minimum=1)
+        gamma = _args.real("StepLR", "gamma", gamma, lo=0, hi=1, lo_open=True)
+        self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
     def __call__(self, t):
         """Learning rate at step ``t`` (0-based)."""
@@ -69,8 +74,10 @@ class CosineLR:
 
     Raises
     ------
+    TypeError
+        For a rate that is not a real number, or a step count that is not an integer.
     ValueError
-        For a value out of range.
+        For a value out of range or not finite.
 
     References
     ----------
@@ -86,10 +93,10 @@ class CosineLR:
     """
 
     def __init__(self, lr, total_steps, min_lr=0.0):
-        if not lr > 0 or int(total_steps) < 1 or not 0 <= min_lr <= lr:
-            raise ValueError(f"CosineLR: need lr > 0, total_steps >= 1 and 0 <= min_lr <= lr,"
-                             f" got {lr}, {total_steps}, {min_lr}")
-        self.lr, self.total_steps, self.min_lr = float(lr), int(total_steps), float(min_lr)
+        lr = _args.real("CosineLR", "lr", lr, lo=0, lo_open=True)
+        total_steps = _checks.integer("CosineLR", "total_steps", total_steps, minimum=1)
+        min_lr = _args.real("CosineLR", "min_lr", min_lr, lo=0, hi=lr)
+        self.lr, self.total_steps, self.min_lr = lr, total_steps, min_lr
 
     def __call__(self, t):
         """Learning rate at step ``t`` (0-based)."""
