@@ -149,9 +149,9 @@ def test_cnn_saves_and_loads(tmp_path, rng):
 
 
 def test_layer_errors(rng):
-    with pytest.raises(ValueError, match="in_channels and out_channels must be >= 1"):
+    with pytest.raises(ValueError, match="in_channels must be an integer >= 1"):
         Conv2D(0, 3, 3)
-    with pytest.raises(ValueError, match="kernel_size must be a positive int"):
+    with pytest.raises(ValueError, match="kernel_size must be an integer >= 1"):
         Conv2D(1, 3, 0)
     with pytest.raises(TypeError, match="float32 or float64"):
         Conv2D(1, 3, 3, dtype=np.float16)
@@ -177,7 +177,7 @@ def test_layer_errors(rng):
             cls(2).forward(np.ones((4, 4)))
         with pytest.raises(RuntimeError, match="call forward"):
             cls(2).backward(np.ones((1, 1, 1, 1)))
-        with pytest.raises(ValueError, match="stride must be a positive int"):
+        with pytest.raises(ValueError, match="stride must be an integer >= 1"):
             cls(2, 0)
         pool = cls(2)
         pool.forward(np.ones((1, 1, 4, 4)))

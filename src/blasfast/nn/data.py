@@ -132,7 +132,8 @@ def load_mnist(directory):
     if not os.path.isdir(directory):
         what = "is a file, not a directory" if os.path.exists(directory) else \
             "does not exist"
-        raise FileNotFoundError(f"load_mnist: directory {directory!r} {what}")
+        raise FileNotFoundError(f"load_mnist: directory {directory!r} {what} (it should "
+                                f"hold {', '.join(_MNIST_FILES)}, each raw or .gz)")
     arrays = [load_idx(_find(directory, stem)) for stem in _MNIST_FILES]
     out = []
     for i in (0, 2):
