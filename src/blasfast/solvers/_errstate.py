@@ -1,8 +1,9 @@
 """What the solvers do when a system fails: raise, warn or only report in ``info``.
 
 A *failure* is a system the solver could not solve to the requested accuracy: a singular or
-numerically singular matrix, NaN/Inf in the input, or (with ``fallback=False``) a
-refinement that did not converge. Every failure is recorded per system in the ``info``
+numerically singular matrix, NaN/Inf in the input, (with ``fallback=False``) a refinement
+that did not converge, or a result that failed the backward-error test even after the
+FP64 fallback (status 'inaccurate'). Every failure is recorded per system in the ``info``
 record; this switch decides whether it also raises :class:`blasfast.LinAlgError` or warns
 with :class:`scipy.linalg.LinAlgWarning`. It mirrors ``numpy.errstate`` and
 ``cupyx.errstate(linalg=...)``, and is thread-local.
@@ -12,7 +13,8 @@ mode       on a failure
 =========  ===========================================================================
 'auto'     (default) raise for a single system, warn for a stack (the other systems of
            the stack are solved and returned; the failed ones hold NaN, or the best
-           iterate when refinement did not converge with ``fallback=False``)
+           iterate when refinement did not converge with ``fallback=False`` or the
+           result is 'inaccurate')
 'raise'    raise ``LinAlgError`` (its ``info`` attribute holds the record)
 'warn'     warn with ``LinAlgWarning`` and return
 'ignore'   return; only ``info`` says so (pass ``return_info=True`` to see it)
@@ -21,6 +23,8 @@ mode       on a failure
 
 import contextlib
 import threading
+
+from .. import _checks
 
 __all__ = ["errstate", "geterr", "seterr"]
 
@@ -54,15 +58,14 @@ def seterr(linalg=None):
 
     Raises
     ------
+    TypeError
+        For a mode that is not a string.
     ValueError
         For an unknown mode.
     """
     old = geterr()
     if linalg is not None:
-        if linalg not in _MODES:
-            raise ValueError(f"seterr: linalg must be one of {', '.join(map(repr, _MODES))}, "
-                             f"got {linalg!r}")
-        _local.linalg = linalg
+        _local.linalg = _checks.choice("seterr", "linalg", linalg, _MODES)
     return old
 
 
@@ -73,6 +76,11 @@ class errstate(contextlib.ContextDecorator):
     ----------
     linalg : {'auto', 'raise', 'warn', 'ignore'}
         See the module documentation.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a mode that is not a string, or an unknown one.
 
     Examples
     --------
@@ -85,10 +93,7 @@ class errstate(contextlib.ContextDecorator):
     """
 
     def __init__(self, *, linalg):
-        if linalg not in _MODES:
-            raise ValueError(f"errstate: linalg must be one of "
-                             f"{', '.join(map(repr, _MODES))}, got {linalg!r}")
-        self.linalg = linalg
+        self.linalg = _checks.choice("errstate", "linalg", linalg, _MODES)
         self._old = None
 
     def __enter__(self):

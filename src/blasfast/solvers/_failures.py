@@ -9,7 +9,7 @@ from .._errors import LinAlgError, message
 
 __all__ = ["handle_failures", "LinAlgWarning"]
 
-FAILED = ("not converged", "singular", "non-finite input")
+FAILED = ("not converged", "singular", "non-finite input", "inaccurate")
 
 
 def handle_failures(op, info, *, stacked, mode):
@@ -28,12 +28,14 @@ def handle_failures(op, info, *, stacked, mode):
                  for i in bad[:3]]
         more = f" and {bad.size - 3} more" if bad.size > 3 else ""
         text = (f"{bad.size} of {status.size} systems failed: " + "; ".join(items) + more
-                + ". Their x holds NaN (or the best iterate when not converged); info "
-                  "(return_info=True) has the details")
+                + ". Their x holds NaN (or the best iterate when not converged or "
+                  "inaccurate); info (return_info=True) has the details")
     else:
         text = {"singular": "the matrix is singular",
                 "non-finite input": "a or b contains NaN or Inf",
-                "not converged": "refinement did not converge and fallback=False"}[status[0]]
+                "not converged": "refinement did not converge and fallback=False",
+                "inaccurate": "the result is inaccurate: even the FP64 fallback did not "
+                              "pass the backward-error test"}[status[0]]
         if reasons[0] and status[0] != "non-finite input":
             text += f" ({reasons[0]})"
     if mode == "raise":

@@ -79,8 +79,8 @@ class Result:
 
 def _backward_error(rn, xn, anorm):
     """max over columns of ||r||/(||A|| ||x||) (0 for r = 0, Inf for x = 0 != r)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ber = rn / (anorm[:, None] * xn)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        ber = rn / anorm[:, None] / xn        # (not rn / (anorm * xn): that can overflow)
     ber = np.where(rn == 0, 0.0, ber)
     ber = np.where(np.isnan(rn) | np.isnan(xn), np.inf, ber)
     return ber.max(axis=1) if ber.shape[1] else np.zeros(len(ber))
@@ -131,7 +131,7 @@ def refine(xp, a, b, fac, sel, *, mode, max_iter, cte, anorm, wdtype):
         r = residual(_take(a, active), xa, _take(b, active))
         rn = _host(xp.abs(r).max(axis=1)) if n else np.zeros((len(active), k))
         xn = _host(xp.abs(xa).max(axis=1)) if n else np.zeros((len(active), k))
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             ok = np.all(rn <= cte[active, None] * xn, axis=1)
         ber = _backward_error(rn, xn, anorm[active])
         step = np.full(s, np.nan)

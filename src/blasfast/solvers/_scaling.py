@@ -22,16 +22,30 @@ while a growth factor of 16 still fits below 65504. If the FP16 factorization ov
 anyway, the solver retries once with ``target = 2**4`` before falling back.
 """
 
+import numpy as np
+
 __all__ = ["equilibrate", "FP16_TARGET", "FP16_RETRY_TARGET"]
 
 FP16_TARGET = 2.0**12
 FP16_RETRY_TARGET = 2.0**4
 
 
-def _pow2_inverse(xp, m):
-    """``2**-e`` where ``m = f * 2**e`` with f in [0.5, 1); 1 where m is 0 (an all-zero line)."""
+# Exponents of float64 powers of two: 2**E_MAX is the largest, 2**E_MIN the smallest
+# (subnormal) one. A scale factor is clamped into this range: a subnormal row (max entry
+# 1e-310 = f * 2**-1029) would need 2**1029, which overflows (and made NumPy's ldexp warn
+# and the scaled matrix Inf, reported as "exceeds the FP32 range"); the column scaling
+# then supplies the rest of the factor.
+E_MAX = 1023
+E_MIN = -1074
+
+
+def _pow2_inverse(xp, m, e_max=E_MAX):
+    """``2**-e`` where ``m = f * 2**e`` with f in [0.5, 1), the exponent ``-e`` clamped to
+    ``[E_MIN, e_max]`` so that the factor is a finite, non-zero power of two; 1 where m is
+    0 (an all-zero line)."""
     _, e = xp.frexp(m)
-    return xp.where(m > 0, xp.ldexp(xp.ones_like(m), -e), 1.0)
+    k = xp.clip(-e, E_MIN, e_max)
+    return xp.where(m > 0, xp.ldexp(xp.ones_like(m), k), 1.0)
 
 
 def equilibrate(xp, a, target=FP16_TARGET):
@@ -44,16 +58,24 @@ def equilibrate(xp, a, target=FP16_TARGET):
     a : (s, n, n) float64 array
         The matrices (finite).
     target : float
-        A power of two: the scaled matrices have entries of magnitude below ``target``.
+        A power of two (at most 2**52): the scaled matrices have entries of magnitude below
+        ``target``.
 
     Returns
     -------
     r, c : (s, n) float64 arrays
-        Powers of two with ``diag(r) @ a @ diag(c)`` having every column's largest entry in
-        ``[target/2, target)``; ``r`` includes the factor ``mu = target``.
+        Finite, non-zero powers of two with ``diag(r) @ a @ diag(c)`` having every
+        column's largest entry in ``[target/2, target)``; ``r`` includes the factor
+        ``mu = target``. This holds over the whole float64 exponent range, subnormal
+        entries included: a row factor is capped at ``2**1023 / target`` and the column
+        factor completes it (a column factor needs at most ``2**(1074 - 1023 + 53)``
+        more, well inside the range). The only exception is a matrix whose entries span
+        more than the float64 range itself (e.g. 1e308 and 1e-320 in one column); then
+        the small ones underflow in the scaled matrix, as they must.
     """
     absa = xp.abs(a)
-    r = _pow2_inverse(xp, absa.max(axis=-1))                   # (s, n) rows
+    t = int(np.frexp(float(target))[1]) - 1                    # target = 2**t
+    r = _pow2_inverse(xp, absa.max(axis=-1), E_MAX - t)         # (s, n) rows
     c = _pow2_inverse(xp, (absa * r[:, :, None]).max(axis=-2))  # (s, n) columns of R A
     return r * target, c
 
@@ -67,9 +89,10 @@ def column_exponent_scale(xp, v):
     """Per-column power of two ``2**e`` with ``max |v[:, :, j]| / 2**e`` in [0.5, 1).
 
     Used before converting a residual to FP32, so that tiny residuals do not underflow.
-    Columns that are all zero get 1. ``v`` is (s, n, k); returns (s, 1, k).
+    Columns that are all zero get 1. ``v`` is (s, n, k); returns (s, 1, k). ``e`` is at
+    most 1024 for finite ``v``; ``2**1024`` is clamped to ``2**1023`` (the column then
+    lies in [1, 2), still finite in FP32 after the division).
     """
     m = xp.abs(v).max(axis=-2, keepdims=True)
     _, e = xp.frexp(m)
-    return xp.where(m > 0, xp.ldexp(xp.ones_like(m), e), 1.0)
-
+    return xp.where(m > 0, xp.ldexp(xp.ones_like(m), xp.clip(e, E_MIN, E_MAX)), 1.0)

@@ -9,6 +9,10 @@ panel, so the low precisions all factor in FP32 here, exactly as the blocked alg
 does; the kernel refines with classical IR whatever ``refine`` asks (an FP64 re-solve of
 such a system costs less than one GMRES step), and records no per-step history (only the
 final backward error). Synchronizes twice (reading the codes, and after the fallback).
+Systems whose FP64 kernel run did not pass (a zero or tiny pivot, no convergence) go on to
+the full FP64 fallback of :mod:`._fallback` (equilibration, condition estimate, QR), one
+system at a time; every result is checked once more, after rounding to the working
+precision, by the caller.
 
 This module runs only with a GPU; on machines without one its kernel is verified by
 compiling it (``python -m blasfast.kernels check``).
@@ -73,18 +77,24 @@ def solve_small(cp, a64, b64, good, out, *, factor, max_iter, fallback, anorm, t
         _launch(cp, "double", nmax, a, b, x, fidx, max_iter, tolfac, code, iters, ber, minpiv)
         code2, ber2, mp2 = _host(code), _host(ber), _host(minpiv)
         eps = _refine.unit_roundoff(np.float64)
+        redo = []
         for i in failed:
             res.converged[i] = False
-            if code2[i] == _factor.BREAKDOWN or mp2[i] <= eps * anorm[i]:
-                x[i] = np.nan
-                out["status"][i] = "singular"
-                res.reason[i] += (f"; FP64 LU: smallest pivot {mp2[i]:.2e} <= eps * "
-                                  f"||A||_inf = {eps * anorm[i]:.2e}")
-            else:
+            if code2[i] >= 0 and mp2[i] > eps * anorm[i]:
+                # the kernel's FP64 LU and refinement passed the test (checked again on
+                # the rounded x by the caller)
                 out["status"][i] = "fell back"
                 out["fell_back"][i] = True
                 res.backward_error[i] = ber2[i]
-                res.reason[i] += "; solved by the FP64 fallback"
+                res.reason[i] += ("; solved by the FP64 fallback (small-system kernel: FP64 "
+                                  "LU and refinement)")
+            else:
+                redo.append(i)          # zero or tiny pivot, or no convergence: the full
+        if redo:                        # fallback decides (equilibration, rcond, QR)
+            from ._solve import fallback_fp64
+
+            fallback_fp64(cp, a64, b64, np.asarray(redo), x, res, out, anorm,
+                          tolfac * anorm, wdtype)
     elif failed.size:
         out["status"][failed] = "not converged"
     res.history = [np.where(np.isin(np.arange(s), good), res.backward_error, np.nan)]

@@ -5,7 +5,7 @@ import numpy as np
 from .. import _checks, _dtypes
 from .._backend import get_array_module
 from .._errors import message
-from . import _errstate, _factor, _lu_cpu, _refine
+from . import _args, _errstate, _factor, _refine, _scaling
 from ._failures import handle_failures
 from ._solveinfo import SolveInfo
 
@@ -13,6 +13,7 @@ __all__ = ["solve"]
 
 REFINE = ("auto", "ir", "gmres")
 SMALL_N = 64            # GPU stacks up to this order take the fused small-system kernel
+TINY_NORM = 2.0**-256   # systems with ||A||_inf below this are scaled up first (exactly)
 WORKING = (_dtypes.float32, _dtypes.float64)
 
 
@@ -88,8 +89,9 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     max_iter : int
         Most corrections per system (default 50, as cuSOLVER).
     fallback : bool
-        Re-solve systems whose refinement failed with an FP64 LU (default). With False they
-        are failures (see :func:`errstate`) and ``x`` holds the best iterate.
+        Re-solve systems whose refinement failed in FP64 (default; see *Fallback* below).
+        With False they are failures (see :func:`errstate`) and ``x`` holds the best
+        iterate.
     overwrite_a : bool
         Accepted for SciPy compatibility; ``a`` is never modified (the refinement needs
         the original matrix for its residuals).
@@ -110,17 +112,25 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     Raises
     ------
     TypeError
-        ``a`` not float32/float64, ``b`` of another dtype, or host and device arrays mixed.
+        ``a`` or ``b`` not an array (a scalar, None, a list), ``a`` not float32/float64,
+        ``b`` of another dtype, host and device arrays mixed; a flag that is not a bool,
+        ``max_iter`` not an integer, ``tol`` not a real number, ``factor``/``refine`` not
+        a name.
     ValueError
         Non-square ``a``, ``b`` of the wrong shape, unknown ``factor``/``refine``, or
-        ``max_iter < 0`` / ``tol <= 0``.
+        ``max_iter < 0`` / ``tol <= 0`` (or not finite).
     blasfast.LinAlgError
-        A singular (or numerically singular: a pivot below ``eps ||A||_inf`` in the FP64
-        LU) matrix, NaN/Inf input, or unconverged refinement with ``fallback=False`` --
-        for a single system by default, for stacks under ``errstate(linalg='raise')``
-        (the default for stacks warns with ``scipy.linalg.LinAlgWarning`` and returns NaN
-        for those systems; see :func:`errstate`). The exception's ``info`` attribute holds
-        the :class:`SolveInfo`.
+        A failure, for a single system by default, for stacks under
+        ``errstate(linalg='raise')`` (the default for stacks warns with
+        ``scipy.linalg.LinAlgWarning`` and returns NaN -- or the best candidate, for
+        'not converged' and 'inaccurate' -- for those systems; see :func:`errstate`).
+        Failures: a 'singular' matrix (an exactly zero pivot in the FP64 LU, or singular
+        to working precision: estimated reciprocal condition number of the equilibrated
+        matrix below ``eps``, or a solution proving ``kappa >= 1/eps`` after
+        equilibration), 'non-finite input' (NaN/Inf), 'not converged' (with
+        ``fallback=False``), or 'inaccurate' (the FP64 fallback's best result still fails
+        the backward-error test). The exception's ``info`` attribute holds the
+        :class:`SolveInfo`.
 
     Notes
     -----
@@ -145,6 +155,27 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     whatever ``refine`` says (such systems are single FP32 panels, and an FP64
     re-solve costs less than a GMRES step).
 
+    *Fallback.* A system whose refinement failed (or whose low-precision LU broke down)
+    is re-solved as LAPACK ``dgesvx`` would: power-of-two equilibration ``B = R A C``,
+    FP64 LU of ``B`` with up to 5 steps of FP64 iterative refinement (``dgerfs``), and,
+    if that result still fails the backward-error test (pivot growth, as on Wilkinson's
+    matrix, growth ``2**(n-1)``), Householder QR of ``B`` (backward stable whatever the
+    growth) with the same refinement. Every result, the fallback's included, must pass
+    the same test ``||b_j - A x_j||_inf <= tol' ||A||_inf ||x_j||_inf`` on ``x`` as
+    returned (rounded to the working precision) to count as solved: status 'fell back'.
+    A matrix is called 'singular' as LAPACK does -- an exactly zero pivot -- or when it
+    is singular to working precision *after equilibration*: the fallback's estimated
+    reciprocal condition number (``dgecon`` on the LU, ``dtrcon`` on QR's ``R``) is
+    below ``eps``, or, for any solved system, ``||B|| ||y|| / ||R b|| >= 1/eps``
+    (``y = C^-1 x``), which proves ``kappa(B) >= 1/eps`` (no condition estimate is
+    computed for systems that converged without the fallback). Row or column scaling
+    alone never makes a system singular: ``diag(1, 1e-20)`` is solved. Otherwise the
+    status is 'inaccurate', a failure: ``x`` holds the candidate with the smallest
+    backward error, reported in ``info.backward_error``. Matrices with ``||A||_inf <
+    2**-256`` (subnormal entries) are first multiplied, with ``b``, by a power of two
+    (exact; recorded as ``info.scaling['sigma']`` when there is a scaling record) so that
+    the residuals are not computed in subnormal arithmetic.
+
     *Accuracy.* A converged system satisfies ``||b - A x||_inf <= sqrt(n) eps ||A||_inf
     ||x||_inf`` (normwise backward error at the level of an FP64 LU solve); the forward
     error is then about ``kappa(A)`` times that. IR with an FP16 LU converges for
@@ -153,7 +184,9 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
 
     *Synchronization.* On the GPU path every refinement step reads the residual norms back
     to the host (one device synchronization per step, plus one per GMRES step), and the
-    factorization reads back one pivot/overflow flag per system.
+    factorization reads back one pivot/overflow flag per system. The fallback, per
+    system, synchronizes at each step and copies its triangular factor to the host for
+    the condition estimate (``n^2`` numbers).
 
     *Flops.* ``2 n^3 / 3`` for the LU (in ``factor`` precision) plus ``2 n^2 k`` per
     refinement step and per GMRES step (float64 residual or matvec) and ``2 n^2 k`` per
@@ -182,19 +215,19 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     True
     """
     op = "solve"
+    _checks.array_operand(op, "a", a)
+    _checks.array_operand(op, "b", b)
+    factor = _args.factor_name(op, "factor", factor, _factor.FACTORS)
+    _checks.choice(op, "refine", refine, REFINE)
+    if tol is not None:
+        tol = _args.real(op, "tol", tol, minimum=0.0, inclusive=False)
+    max_iter = _checks.integer(op, "max_iter", max_iter, minimum=0)
+    fallback = _checks.flag(op, "fallback", fallback)
+    _checks.flag(op, "overwrite_a", overwrite_a)
+    overwrite_b = _checks.flag(op, "overwrite_b", overwrite_b)
+    return_info = _checks.flag(op, "return_info", return_info)
     xp, (a, b) = get_array_module(op, a, b)
     vector, batch, n, k = check_system(op, a, b)
-    if factor not in _factor.FACTORS:
-        raise ValueError(message(op, f"factor must be one of "
-                                     f"{', '.join(map(repr, _factor.FACTORS))}, got {factor!r}"))
-    if refine not in REFINE:
-        raise ValueError(message(op, f"refine must be one of {', '.join(map(repr, REFINE))}, "
-                                     f"got {refine!r}"))
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-            or max_iter < 0:
-        raise ValueError(message(op, f"max_iter must be an integer >= 0, got {max_iter!r}"))
-    if tol is not None and not (isinstance(tol, (int, float, np.floating)) and tol > 0):
-        raise ValueError(message(op, f"tol must be None or a number > 0, got {tol!r}"))
     wdtype = a.dtype
     a3, b3 = _as_stacks(xp, a, b, vector, batch, n, k)
     x3, info = _solve_stacks(xp, a3, b3, factor=factor, refine=refine, tol=tol,
@@ -233,6 +266,18 @@ def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype
     finite = _host(xp.isfinite(a64).all(axis=(1, 2)) & xp.isfinite(b64).all(axis=(1, 2)))
     anorm = _host(xp.abs(a64).sum(axis=2).max(axis=1))
     anorm = np.where(finite, anorm, np.nan)
+    # Tiny matrices (subnormal entries: ||A|| = 1e-308 and below) are first scaled up, with
+    # b, by a power of two sigma that brings ||A||_inf into [0.5, 1): exact, x unchanged,
+    # and the residuals of the refinement no longer lose digits to subnormal arithmetic
+    # (whose absolute precision 2**-1074 is 5e-15 of 1e-309).
+    sigma = np.ones(s)
+    tiny = finite & (anorm > 0) & (anorm < TINY_NORM)
+    if tiny.any():
+        sigma[tiny] = np.ldexp(1.0, -np.frexp(anorm[tiny])[1])
+        sg = xp.asarray(sigma)[:, None, None]
+        with np.errstate(over="ignore"):
+            a64, b64 = a64 * sg, b64 * sg
+        anorm = anorm * sigma
     cte = _refine.threshold(anorm, n, wdtype, tol)
     bound = np.full(s, _refine.threshold(1.0, n, wdtype, tol))
     good = np.flatnonzero(finite)
@@ -243,14 +288,17 @@ def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype
                                          max_iter=max_iter, fallback=fallback, anorm=anorm,
                                          tolfac=float(bound[0]), wdtype=wdtype)
         out["path"] = "gpu-small"
+        _verify(xp, a64, b64, x, out, full, anorm, cte, wdtype)
     else:
         x, full = _solve_blocked(xp, a64, b64, good, out, factor=factor, refine=refine,
                                  max_iter=max_iter, fallback=fallback, anorm=anorm, cte=cte,
                                  wdtype=wdtype)
+    if out["scaling"] is not None:
+        out["scaling"]["sigma"] = sigma
     out["reason"] = full.reason
     out["status"][~finite] = "non-finite input"
     out["reason"][~finite] = "a or b contains NaN or Inf"
-    flag_numerically_singular(xp, b64, x, out, full, anorm)
+    flag_numerically_singular(xp, a64, b64, x, out, full)
     out.update(_from_result(full, bound))
     return x, out
 
@@ -292,76 +340,92 @@ def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallbac
     failed = np.concatenate([bad_fac, unconverged]).astype(np.int64)
     if failed.size:
         if fallback or factor == "float64":
-            fallback_fp64(xp, a64, b64, failed, x, full, out, anorm)
+            fallback_fp64(xp, a64, b64, failed, x, full, out, anorm, cte)
         else:
             out["status"][failed] = "not converged"
             x[bad_fac] = np.nan
     return x, full
 
 
-def fallback_fp64(xp, a64, b64, idx, x, full, out, anorm):
-    """Re-solve systems ``idx`` with an FP64 LU (either path); updates x and the records."""
-    from ._factor import _getrf
+def fallback_fp64(xp, a64, b64, idx, x, full, out, anorm, cte, wdtype=None):
+    """Re-solve systems ``idx`` in FP64 (:mod:`._fallback`: equilibrated LU with FP64
+    refinement, then Householder QR); updates ``x`` and the records. Every result must
+    pass the solver's backward-error test: 'fell back' if it does, 'singular' (exact zero
+    pivot or rcond < eps after equilibration; ``x`` NaN) or 'inaccurate' (``x`` the best
+    candidate) otherwise."""
+    from . import _fallback
 
-    n = a64.shape[-1]
-    eps = _refine.unit_roundoff(np.float64)
     for i in idx:
-        lu, piv, perm, info, _ = _getrf(xp, a64[i], "float64")
-        diag = xp.abs(xp.diagonal(lu))
-        small = _host(diag <= eps * anorm[i]) if n else np.zeros(0, bool)
-        if info > 0 or small.any():
-            j = (info - 1) if info > 0 else int(np.flatnonzero(small)[0])
-            x[i] = np.nan
-            out["status"][i] = "singular"
-            what = "exactly zero" if info > 0 else f"below eps * ||A||_inf = {eps * anorm[i]:.2e}"
-            full.reason[i] = _join(full.reason[i], f"FP64 LU: pivot U[{j}, {j}] is {what}")
-            continue
-        if xp is np:
-            xi = _lu_cpu.getrs(lu, piv, b64[i])
-        else:
-            from . import _lu_gpu
-
-            xi = _lu_gpu.getrs(lu, perm, b64[i])
-        r = _refine.residual(a64[i], xi, b64[i])
-        rn = _host(xp.abs(r).max(axis=0))
-        xn = _host(xp.abs(xi).max(axis=0))
-        if not (np.isfinite(rn).all() and np.isfinite(xn).all()):
-            x[i] = np.nan
-            out["status"][i] = "singular"
-            full.reason[i] = _join(full.reason[i], "FP64 LU solution overflowed (numerically "
-                                                   "singular matrix)")
-            continue
-        x[i] = xi.astype(x.dtype)
-        out["status"][i] = "fell back"
-        out["fell_back"][i] = True
+        status, xi, ber, text = _fallback.solve_one(xp, a64[i], b64[i], cte=float(cte[i]),
+                                                    anorm=float(anorm[i]),
+                                                    wdtype=wdtype or x.dtype)
+        out["status"][i] = status
         full.converged[i] = False
-        full.backward_error[i] = _refine._backward_error(rn[None], xn[None],
-                                                         anorm[i:i + 1])[0]
-        full.reason[i] = _join(full.reason[i], "solved by the FP64 fallback")
+        full.reason[i] = _join(full.reason[i], text)
+        if status == "singular" or xi is None:
+            x[i] = np.nan
+            continue
+        x[i] = xi
+        out["fell_back"][i] = True
+        full.backward_error[i] = ber
 
 
-def flag_numerically_singular(xp, b64, x, out, full, anorm):
-    """Mark solved systems whose solution certifies ``kappa_inf(A) >= 1/eps`` as singular.
-
-    For every column, ``||A||_inf ||x_j||_inf / ||b_j||_inf <= kappa_inf(A)`` (because
-    ``||x_j|| <= ||A^-1|| ||b_j||``), so a ratio at or above ``1/eps`` of the working
-    precision proves the matrix singular to working precision: no digit of ``x`` can be
-    trusted although its backward error is small. Costs two norms per system.
-    """
+def _verify(xp, a64, b64, x, out, full, anorm, cte, wdtype):
+    """Apply the backward-error test to every system reported solved, on ``x`` as
+    returned (rounded to the working precision); send those that fail it to the FP64
+    fallback. (The fused small-system kernel tests its float64 iterate.) One batched
+    residual and one synchronization."""
     ok = np.flatnonzero(np.isin(out["status"], ("converged", "fell back")))
     if ok.size == 0:
         return
+    x64 = x[ok].astype(np.float64)
+    r = _refine.residual(a64[ok], x64, b64[ok])
+    rn = _host(xp.abs(r).max(axis=1))
+    xn = _host(xp.abs(x64).max(axis=1))
+    with np.errstate(invalid="ignore", over="ignore"):
+        passed = np.all((rn <= cte[ok, None] * xn) & np.isfinite(rn) & np.isfinite(xn),
+                        axis=1)
+    bad = ok[~passed]
+    if bad.size:
+        for i in bad:
+            full.reason[i] = _join(full.reason[i], "the solution failed the backward-error "
+                                                   "test after rounding")
+        fallback_fp64(xp, a64, b64, bad, x, full, out, anorm, cte, wdtype)
+
+
+def flag_numerically_singular(xp, a64, b64, x, out, full):
+    """Mark solved systems whose solution certifies ``kappa_inf(B) >= 1/eps`` as singular,
+    ``B = diag(r) A diag(c)`` the power-of-two equilibrated matrix.
+
+    For ``B y = d`` (``y = x / c``, ``d = r b``) and every column,
+    ``||B||_inf ||y_j||_inf / ||d_j||_inf <= kappa_inf(B)`` (because
+    ``||y_j|| <= ||B^-1|| ||d_j||``), so a ratio at or above ``1/eps`` of the working
+    precision proves the equilibrated matrix singular to working precision: no digit of
+    ``x`` can be trusted although its backward error is small. Being computed after
+    equilibration, the ratio is not fooled by row or column scaling (``diag(1, 1e-20)``
+    has ratio 1). Costs a few O(n^2) passes per system.
+    """
+    ok = np.flatnonzero(np.isin(out["status"], ("converged", "fell back")))
+    if ok.size == 0 or x.shape[1] == 0:
+        return
     eps = _refine.unit_roundoff(x.dtype)
-    xn = _host(xp.abs(x[ok]).max(axis=1)).astype(np.float64)
-    bn = _host(xp.abs(b64[ok]).max(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(bn > 0, anorm[ok, None] * xn / bn, 0.0).max(axis=1)
+    a = a64[ok]
+    r, c = _scaling.equilibrate(xp, a, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bnorm = _host((xp.abs(a) * r[:, :, None] * c[:, None, :]).sum(axis=2).max(axis=1))
+        yn = _host(xp.abs(x[ok].astype(np.float64) / c[:, :, None]).max(axis=1))
+        dn = _host(xp.abs(b64[ok] * r[:, :, None]).max(axis=1))
+        ratio = np.where((dn > 0) & np.isfinite(dn), bnorm[:, None] * yn / np.where(
+            dn > 0, dn, 1.0), 0.0).max(axis=1)
     for i, q in zip(ok[ratio * eps >= 1], ratio[ratio * eps >= 1]):
         x[i] = np.nan
         out["status"][i] = "singular"
+        out["fell_back"][i] = False
         full.converged[i] = False
-        full.reason[i] = _join(full.reason[i], f"numerically singular: ||A|| ||x|| / ||b|| "
-                                               f"= {q:.1e} >= 1/eps, so kappa(A) >= 1/eps")
+        full.reason[i] = _join(full.reason[i], f"singular to working precision: after "
+                                               f"equilibration (B = R A C, B y = R b), "
+                                               f"||B|| ||y|| / ||R b|| = {q:.1e} >= 1/eps, "
+                                               "so kappa(B) >= 1/eps")
 
 
 def _join(a, b):
@@ -394,7 +458,7 @@ def _shape_info(d, batch):
     kw["history"] = hist.reshape((hist.shape[0],) + batch)
     sc = d["scaling"]
     if sc is not None:
-        sc = dict(sc, mu=sc["mu"].reshape(batch),
+        sc = dict(sc, mu=sc["mu"].reshape(batch), sigma=sc["sigma"].reshape(batch),
                   row_scale=sc["row_scale"].reshape(batch + sc["row_scale"].shape[1:]),
                   col_scale=sc["col_scale"].reshape(batch + sc["col_scale"].shape[1:]))
     return SolveInfo(factor=d["factor"], refine=d["refine"], scaling=sc, path=d["path"],

@@ -6,7 +6,8 @@ import numpy as np
 
 __all__ = ["SolveInfo", "STATUSES"]
 
-STATUSES = ("converged", "fell back", "not converged", "singular", "non-finite input")
+STATUSES = ("converged", "fell back", "not converged", "singular", "non-finite input",
+            "inaccurate")
 
 
 @dataclasses.dataclass
@@ -21,11 +22,16 @@ class SolveInfo:
     ----------
     status : object array of str
         'converged' (refinement met the stopping test), 'fell back' (refinement failed and
-        the FP64 factorization solved the system), 'not converged' (refinement failed and
-        ``fallback=False``: ``x`` is the best iterate), 'singular' (the FP64 factorization
-        found an exactly zero pivot, a pivot below ``eps * ||A||_inf``, or an Inf/NaN
-        solution: ``x`` is NaN), 'non-finite input' (NaN or Inf in ``a`` or ``b``: ``x``
-        is NaN).
+        the FP64 fallback solved the system, its result passing the same backward-error
+        test), 'not converged' (refinement failed and ``fallback=False``: ``x`` is the best
+        iterate), 'singular' (an exactly zero pivot in the FP64 LU, or singular to working
+        precision: an estimated reciprocal condition number of the equilibrated matrix
+        below ``eps``, or a solution that proves ``kappa >= 1/eps`` after equilibration:
+        ``x`` is NaN), 'non-finite input' (NaN or Inf in ``a`` or ``b``: ``x`` is NaN),
+        'inaccurate' (the FP64 fallback -- LU with FP64 refinement, then Householder QR --
+        did not pass the backward-error test either: ``x`` is its best candidate and
+        ``backward_error`` says how far off it is). Only 'converged' and 'fell back' count
+        as solved; the others are failures (see :func:`~blasfast.solvers.errstate`).
     iterations : int array
         Refinement corrections applied (0: the first low-precision solve passed the test).
         Each GMRES-IR step counts one.
@@ -44,7 +50,8 @@ class SolveInfo:
         'ir', 'gmres', or 'ir->gmres' (``refine='auto'`` switched).
     backward_error : float array
         Final ``max_j ||b_j - A x_j||_inf / (||A||_inf ||x_j||_inf)`` (the quantity of the
-        stopping test), computed in float64.
+        stopping test), computed in float64 on ``x`` as returned (rounded to the working
+        precision); at most ``threshold`` for every solved system.
     threshold : float array
         The stopping test's bound on it: ``sqrt(n) * eps`` (or ``tol``).
     history : float array, shape (steps + 1, *batch)
@@ -56,7 +63,10 @@ class SolveInfo:
         For ``factor='float16'`` with ``n`` above the block size: ``{'method':
         'two-sided power-of-two equilibration', 'mu': array, 'row_scale': (..., n),
         'col_scale': (..., n)}`` (the LU is of ``diag(row_scale) A diag(col_scale)``,
-        ``mu`` included in ``row_scale``); None when the matrix was not scaled.
+        ``mu`` included in ``row_scale``), plus ``'sigma'`` (..., ): a power of two
+        (1 unless ``||A||_inf < 2**-256``) by which ``A`` and ``b`` were multiplied
+        first, so the LU is of ``diag(row_scale) (sigma A) diag(col_scale)``; None when
+        the matrix was not scaled.
     path : str
         'cpu', 'gpu' (blocked LU kernels) or 'gpu-small' (fused small-system kernel).
     """
@@ -79,7 +89,8 @@ class SolveInfo:
 
     @property
     def ok(self):
-        """True where the system was solved (converged or fell back)."""
+        """True where the system was solved (converged, or fell back with a result that
+        passed the backward-error test)."""
         return (self.status == "converged") | (self.status == "fell back")
 
     def summary(self):

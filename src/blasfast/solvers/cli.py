@@ -29,8 +29,10 @@ error ||x - 1||_inf is reported. With --rhs the forward error is unknown.
 Output ends with parseable lines: 'status: converged', 'iterations: 3',
 'backward error: 1.2e-17', 'forward error: 3.4e-14' (or 'unknown'),
 'time: 0.12 s', 'fp64 time: 0.10 s'.
-Exit codes: 0 solved (converged or fell back), 1 not solved (singular, NaN,
-unreadable file), 2 usage error.
+Exit codes: 0 solved (converged, or fell back to an FP64 solve that passed the
+same backward-error test), 1 not solved (singular, NaN, inaccurate: even the FP64
+fallback failed the test; or an unreadable, empty or too large file, a folder),
+2 usage error. Errors are one line on stderr.
 """
 
 
@@ -57,14 +59,75 @@ def add_solve_parser(subparsers):
     return p
 
 
-def _read(path):
+class InputError(Exception):
+    """An input file the CLI refuses: one line for stderr, exit status 1."""
+
+
+# Dense float64 copies of A alive at once while solving (the matrix, its float64 view in
+# the solver, the factors and the residual's operands): the memory check's multiplier.
+DENSE_COPIES = 4
+
+
+def _available_memory():
+    """Bytes of memory available now (Linux ``MemAvailable``; else physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _read(path, what="matrix"):
+    """Read a Matrix Market file as a dense float64 array, checking its header first.
+
+    Raises :class:`InputError` (one line) for a missing file or folder, a file that is not
+    Matrix Market, an empty (0-row or 0-column) matrix, complex data, or a dense size that
+    does not fit in the memory available -- all before any allocation of the matrix.
+    """
+    import os
+
     import scipy.io
     import scipy.sparse
 
-    m = scipy.io.mmread(path)
-    m = m.toarray() if scipy.sparse.issparse(m) else np.asarray(m)
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a Matrix Market file")
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        rows, cols, _, _, field, _ = scipy.io.mminfo(path)
+    except Exception as e:   # scipy raises ValueError, OSError, UnicodeDecodeError, ...
+        raise InputError(f"{path}: not a readable Matrix Market file "
+                         f"({' '.join(str(e).split()) or type(e).__name__})") from None
+    if field == "complex":
+        raise InputError(f"{path}: complex matrices are not supported")
+    if rows == 0 or cols == 0:     # (and scipy's reader crashes the process on 0 x 0)
+        raise InputError(f"{path}: the {what} is empty ({rows} x {cols})")
+    need = DENSE_COPIES * 8 * rows * cols
+    avail = _available_memory()
+    if avail is not None and need > avail:
+        raise InputError(
+            f"{path}: a dense {rows} x {cols} float64 {what} needs about "
+            f"{need / 1e9:.1f} GB of memory to solve ({DENSE_COPIES} copies of "
+            f"{8 * rows * cols / 1e9:.1f} GB); {avail / 1e9:.1f} GB is available")
+    try:
+        m = scipy.io.mmread(path)
+        m = m.toarray() if scipy.sparse.issparse(m) else np.asarray(m)
+    except MemoryError:
+        raise InputError(f"{path}: out of memory reading a dense {rows} x {cols} "
+                         f"{what}") from None
+    except Exception as e:
+        raise InputError(f"{path}: not a readable Matrix Market file "
+                         f"({' '.join(str(e).split()) or type(e).__name__})") from None
     if np.iscomplexobj(m):
-        raise ValueError(f"{path}: complex matrices are not supported")
+        raise InputError(f"{path}: complex matrices are not supported")
     return np.asarray(m, dtype=np.float64)
 
 
@@ -73,8 +136,8 @@ def _errors(a, x, b, x_true):
     r = b - a @ x
     rn = np.abs(r).max(axis=0)
     xn = np.abs(x).max(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ber = float(np.max(np.where(rn == 0, 0.0, rn / (anorm * xn))))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        ber = float(np.max(np.where(rn == 0, 0.0, rn / anorm / xn)))
     fwd = None
     if x_true is not None:
         fwd = float(np.abs(x - x_true).max() / np.abs(x_true).max())
@@ -96,8 +159,8 @@ def run_solve(args):
     gpu = args.device == "gpu" or (args.device == "auto" and _backend.gpu_available())
     try:
         a = _read(args.matrix)
-        b = _read(args.rhs) if args.rhs else None
-    except (OSError, ValueError) as e:
+        b = _read(args.rhs, "right-hand side") if args.rhs else None
+    except InputError as e:
         print(f"blasfast solve: cannot read input: {e}", file=sys.stderr)
         return 1
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
@@ -130,12 +193,20 @@ def run_solve(args):
             x, info = solve(da, db, factor=args.factor, refine=args.refine, tol=args.tol,
                             max_iter=args.max_iter, fallback=args.fallback,
                             return_info=True)
+    except MemoryError:
+        print(f"blasfast solve: out of memory solving a {n} x {n} system", file=sys.stderr)
+        return 1
     except LinAlgError as e:
         elapsed = time.perf_counter() - t0
         info = getattr(e, "info", None)
-        print(f"status: {info.status if info is not None else 'failed'}")
+        status = info.status if info is not None else "failed"
+        print(f"status: {status}")
         print(f"reason: {e}")
+        if info is not None and np.isfinite(info.backward_error):
+            print(f"backward error: {float(info.backward_error):.3e} (test: <= "
+                  f"{float(info.threshold):.3e})")
         print(f"time: {elapsed:.3f} s")
+        print(f"blasfast solve: not solved ({status})", file=sys.stderr)
         return 1
     _sync(xp)
     elapsed = time.perf_counter() - t0

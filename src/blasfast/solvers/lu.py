@@ -8,7 +8,7 @@ from scipy.linalg import LinAlgWarning
 from .. import _checks
 from .._backend import get_array_module
 from .._errors import LinAlgError, message
-from . import _errstate, _factor, _lu_cpu
+from . import _args, _errstate, _factor, _lu_cpu
 from ._solve import WORKING, check_system
 
 __all__ = ["LUFactors", "lu_factor", "lu_solve"]
@@ -69,8 +69,9 @@ def lu_factor(a, *, dtype=None, scale=False, overwrite_a=False, check_finite=Tru
     ----------
     a : (..., n, n) array, float64 or float32
         NumPy (CPU path) or CuPy / CUDA array (GPU path). Never modified.
-    dtype : {None, 'float16', 'bfloat16', 'tf32', 'float32', 'float64'}
-        Factor precision (see :func:`blasfast.solvers.solve`): the trailing updates of the
+    dtype : {None, 'float16', 'bfloat16', 'tf32', 'float32', 'float64'} or NumPy dtype
+        Factor precision (see :func:`blasfast.solvers.solve`; ``numpy.float32`` and the
+        like are taken by name): the trailing updates of the
         blocked LU round their operands to float16/bfloat16/TF32 and accumulate in FP32;
         'float32' and 'float64' are plain LU (LAPACK ``sgetrf``/``dgetrf`` on the CPU).
         None (default): the precision of ``a``, i.e. SciPy's behaviour.
@@ -96,8 +97,11 @@ def lu_factor(a, *, dtype=None, scale=False, overwrite_a=False, check_finite=Tru
 
     Raises
     ------
-    TypeError, ValueError
-        Bad dtype, shape or ``dtype`` name; NaN/Inf with ``check_finite``.
+    TypeError
+        ``a`` not a float32/float64 array; a flag that is not a bool; ``dtype`` neither a
+        name nor a dtype.
+    ValueError
+        Non-square ``a``; an unknown ``dtype``; NaN/Inf with ``check_finite``.
     blasfast.LinAlgError
         When the factorization overflows: an entry of ``A`` outside the FP32 range, or
         Inf/NaN from FP16 updates (retry with ``scale=True``).
@@ -126,6 +130,11 @@ def lu_factor(a, *, dtype=None, scale=False, overwrite_a=False, check_finite=Tru
     (dtype('float32'), dtype('int32'))
     """
     op = "lu_factor"
+    _checks.array_operand(op, "a", a)
+    dtype = _args.factor_name(op, "dtype", dtype, _factor.FACTORS, allow_none=True)
+    scale = _checks.flag(op, "scale", scale)
+    _checks.flag(op, "overwrite_a", overwrite_a)
+    check_finite = _checks.flag(op, "check_finite", check_finite)
     xp, (a,) = get_array_module(op, a)
     _checks.dtype_in(op, "a", a.dtype, WORKING)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
@@ -133,9 +142,6 @@ def lu_factor(a, *, dtype=None, scale=False, overwrite_a=False, check_finite=Tru
                                      f"(..., n, n), got shape {a.shape}"))
     if dtype is None:
         dtype = "float64" if a.dtype == np.float64 else "float32"
-    if dtype not in _factor.FACTORS:
-        raise ValueError(message(op, f"dtype must be one of "
-                                     f"{', '.join(map(repr, _factor.FACTORS))}, got {dtype!r}"))
     batch, n = a.shape[:-2], a.shape[-1]
     s = int(np.prod(batch, dtype=np.int64))
     a3 = a.reshape(s, n, n).astype(np.float64, copy=False)
@@ -190,7 +196,7 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     b : (..., n) or (..., n, k) array
         Same kind as ``lu``; float32 or float64. A stack of vectors when
         ``b.ndim == lu.ndim - 1``, of matrices otherwise.
-    trans : {0}
+    trans : {0, 'N'}
         Only ``A x = b`` is supported.
     overwrite_b : bool
         Accepted for SciPy compatibility; ``b`` is never modified.
@@ -205,8 +211,12 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
 
     Raises
     ------
-    ValueError, TypeError
-        Shapes or dtypes that do not fit, ``trans != 0``.
+    TypeError
+        ``lu_and_piv`` not a pair; ``lu``, ``piv`` or ``b`` not an array; dtypes that do
+        not fit (``piv`` must be an integer array); a flag that is not a bool.
+    ValueError
+        Shapes that do not fit; ``piv`` with an entry outside ``[0, n)``; ``trans`` other
+        than 0 / 'N'; NaN/Inf with ``check_finite``.
     blasfast.LinAlgError
         ``U`` with an exactly zero diagonal entry (singular): for a single system always,
         for stacks as :func:`errstate` says (the default warns and returns NaN for those).
@@ -214,8 +224,10 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     Notes
     -----
     LAPACK ``?getrs`` on the CPU; on the GPU our row permutation and the sync-free
-    triangular-solve kernels (``kernels/trsm_refine.cu``), which synchronizes once to check
-    the diagonal.
+    triangular-solve kernels (``kernels/trsm_refine.cu``). Before any of them, the pivots
+    are checked to lie in ``[0, n)`` and ``U``'s diagonal for exact zeros: on the GPU one
+    device reduction and one read-back of ``2 s`` flags (``s`` matrices), i.e. one
+    synchronization.
 
     Examples
     --------
@@ -226,15 +238,34 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     True
     """
     op = "lu_solve"
+    if not isinstance(lu_and_piv, (tuple, list)) or len(lu_and_piv) != 2:
+        raise TypeError(message(op, "lu_and_piv must be a pair (lu, piv) as lu_factor "
+                                    f"returns, got {_checks.describe(lu_and_piv)}"))
     lu, piv = lu_and_piv
+    _checks.array_operand(op, "lu", lu)
+    _checks.array_operand(op, "piv", piv)
+    _checks.array_operand(op, "b", b)
+    if isinstance(trans, (bool, np.bool_)) or not isinstance(trans, (int, np.integer, str)):
+        raise TypeError(message(op, f"trans must be 0 or 'N', got {_checks.describe(trans)}"))
+    if not (trans == 0 or trans == "N"):
+        raise ValueError(message(op, f"only trans=0 ('N': A x = b) is supported, got "
+                                     f"{trans!r}"))
+    _checks.flag(op, "overwrite_b", overwrite_b)
+    check_finite = _checks.flag(op, "check_finite", check_finite)
     xp, (lu, piv, b) = get_array_module(op, lu, piv, b)
-    if trans != 0:
-        raise ValueError(message(op, f"only trans=0 (A x = b) is supported, got {trans!r}"))
     _checks.dtype_in(op, "lu", lu.dtype, WORKING)
     _checks.dtype_in(op, "b", b.dtype, WORKING)
+    if np.dtype(piv.dtype).kind not in "iu":
+        raise TypeError(message(op, f"piv must have an integer dtype (LAPACK pivots), got "
+                                    f"{np.dtype(piv.dtype).name}"))
     vector, batch, n, k = check_system(op, lu, b.astype(lu.dtype, copy=False))
     if piv.shape != lu.shape[:-1]:
         raise ValueError(message(op, f"piv must have shape {lu.shape[:-1]}, got {piv.shape}"))
+    for name, sc in (("row_scale", getattr(lu_and_piv, "row_scale", None)),
+                     ("col_scale", getattr(lu_and_piv, "col_scale", None))):
+        if sc is not None and tuple(sc.shape) != tuple(lu.shape[:-1]):
+            raise ValueError(message(op, f"lu_and_piv.{name} must have shape "
+                                         f"{lu.shape[:-1]}, got {tuple(sc.shape)}"))
     rdtype = np.result_type(lu.dtype, b.dtype)
     if check_finite and not (bool(xp.isfinite(lu).all()) and bool(xp.isfinite(b).all())):
         raise ValueError(message(op, "lu and b must not contain NaN or Inf"))
@@ -254,8 +285,23 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     if rs is not None:
         b3 = b3 * rs.reshape(ls, n)[idx][:, :, None]
     x = xp.empty((s, n, k), dtype=rdtype)
-    diag = _host(xp.diagonal(lu3, axis1=1, axis2=2)) if ls and n else np.ones((ls, n))
-    singular = ~np.all(diag != 0, axis=1)
+    # One read-back for two checks, before any LAPACK call or kernel launch: every pivot
+    # in [0, n) (an out-of-range one made LAPACK ?getrs write out of bounds: a crash) and
+    # no exactly zero diagonal entry of U.
+    if ls and n:
+        flags = _host(xp.concatenate([
+            (xp.diagonal(lu3, axis1=1, axis2=2) != 0).all(axis=1),
+            ((piv3 >= 0) & (piv3 < n)).all(axis=1)]))
+        singular, piv_ok = ~flags[:ls], flags[ls:]
+    else:
+        singular, piv_ok = np.zeros(ls, bool), np.ones(ls, bool)
+    if not piv_ok.all():
+        p = _host(piv3[int(np.flatnonzero(~piv_ok)[0])])
+        where = f"matrix {np.unravel_index(int(np.flatnonzero(~piv_ok)[0]), lbatch)}: " \
+            if lbatch else ""
+        raise ValueError(message(op, f"piv must hold row indices in [0, {n}) (0-based LAPACK "
+                                     f"pivots, as scipy.linalg.lu_factor returns), got "
+                                     f"{where}entries from {int(p.min())} to {int(p.max())}"))
     for j in range(s):
         i = idx[j]
         if singular[i]:
@@ -263,7 +309,7 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
             continue
         lu_i = lu3[i].astype(rdtype, copy=False)
         if xp is np:
-            x[j] = _lu_cpu.getrs(lu_i, piv3[i], b3[j])
+            x[j] = _lu_cpu.getrs(lu_i, piv3[i].astype(np.int32, copy=False), b3[j])
         else:
             from . import _lu_gpu
 

@@ -23,6 +23,10 @@ Generating costs two QR factorizations and a product, O(n^3) in float64 on the C
 
 import numpy as np
 
+from .. import _checks
+from .._errors import message
+from . import _args
+
 __all__ = ["KINDS", "singular_values", "generate_matrix"]
 
 KINDS = ("arithmetic", "geometric", "cluster0", "cluster1", "logrand", "diag_dominant")
@@ -75,8 +79,11 @@ def generate_matrix(n, kind="geometric", cond=1e4, *, rng=None, dtype=np.float64
 
     Raises
     ------
+    TypeError
+        ``n`` not an integer, ``cond`` not a real number, ``kind`` not a string, ``rng``
+        not a seed or generator, ``dtype`` not float16/float32/float64.
     ValueError
-        Unknown ``kind``, ``n < 1`` or ``cond < 1``.
+        Unknown ``kind``, ``n < 1``, ``cond < 1`` or not finite, a negative seed.
 
     References
     ----------
@@ -91,13 +98,25 @@ def generate_matrix(n, kind="geometric", cond=1e4, *, rng=None, dtype=np.float64
     >>> float(np.linalg.cond(a))  # doctest: +ELLIPSIS
     1000000.0...
     """
-    if kind not in KINDS:
-        raise ValueError(f"generate_matrix: kind must be one of {KINDS}, got {kind!r}")
-    if n < 1:
-        raise ValueError(f"generate_matrix: n must be >= 1, got {n}")
-    if not cond >= 1:
-        raise ValueError(f"generate_matrix: cond must be >= 1, got {cond}")
-    rng = np.random.default_rng(rng)
+    op = "generate_matrix"
+    n = _checks.integer(op, "n", n, minimum=1)
+    _checks.choice(op, "kind", kind, KINDS)
+    cond = _args.real(op, "cond", cond, minimum=1.0)
+    if isinstance(rng, (bool, np.bool_, float, str, bytes)):
+        raise TypeError(message(op, "rng must be None, an int seed, a SeedSequence or a "
+                                    f"numpy.random.Generator, got {_checks.describe(rng)}"))
+    try:
+        rng = np.random.default_rng(rng)
+    except (TypeError, ValueError) as e:
+        raise type(e)(message(op, "rng must be None, a non-negative int seed, a "
+                                  "SeedSequence or a numpy.random.Generator, got "
+                                  f"{_checks.describe(rng)}")) from None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(message(op, "dtype must be a float dtype (float16, float32, "
+                                    f"float64), got {_checks.describe(dtype)}")) from None
+    _checks.dtype_in(op, "dtype", dt, (np.float16, np.float32, np.float64))
     if kind == "diag_dominant":
         a = rng.standard_normal((n, n))
         d = np.abs(a).sum(axis=1)
