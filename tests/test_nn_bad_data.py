@@ -198,3 +198,24 @@ def test_mixed_precision_forward_overflow_skips_the_step(data):
         fit(m, x * 1e6, y, mixed_precision=mp)
     assert mp.skipped_steps == 5
     assert unchanged(m, before)
+
+
+@pytest.mark.gpu
+@pytest.mark.emulator
+def test_device_path_checks_data_once_and_names_the_bad_batch(data, monkeypatch):
+    """On the GPU path (here the CUDA emulator) NaN in x is refused before training, and a
+    non-finite loss found at the epoch's end read still names the first bad batch."""
+    from conftest import NO_EMULATOR
+
+    if NO_EMULATOR is not None:
+        pytest.skip(str(NO_EMULATOR))
+    monkeypatch.setenv("BLASFAST_EMULATOR", "1")
+    x, y = data
+    m = model().to_device("gpu")
+    assert not isinstance(m.params[0], np.ndarray)   # emulated device arrays
+    bad = x.copy()
+    bad[13, 1] = np.nan
+    with pytest.raises(ValueError, match=r"x must be finite.*first: \[13\]"):
+        fit(m, bad, y)
+    with pytest.raises(FloatingPointError, match="became nan at epoch 2, batch 2 of 5"):
+        fit(m, x, y, epochs=3, loss=LossTurningNaN(bad_call=7))

@@ -1,10 +1,15 @@
 """The ``blasfast`` console script: ``blasfast info``, ``blasfast train`` and ``blasfast solve``.
 
-Exit codes: 0 success, 1 a runtime failure (missing or corrupt data file), 2 a usage error
-(bad option, or ``--device gpu`` where no GPU is usable).
+Exit codes: 0 success, 1 a runtime failure (missing or corrupt data file, a ``--save`` path
+that cannot be written, training that diverged or ran out of memory), 2 a usage error (bad
+option value, or ``--device gpu`` where no GPU is usable). Every error ends in one line
+on stderr naming the subcommand and the option (argparse's usage errors print the usage
+line before it); never a traceback.
 """
 
 import argparse
+import math
+import os
 import sys
 import time
 
@@ -106,10 +111,10 @@ def _parser():
     t.add_argument("--epochs", type=_positive_int, help="passes over the training set")
     t.add_argument("--batch-size", type=_positive_int, help="images per SGD step")
     t.add_argument("--lr", type=_positive_float, help="learning rate")
-    t.add_argument("--momentum", type=float, help="momentum in [0, 1); 0 = plain SGD")
+    t.add_argument("--momentum", type=_unit_float, help="momentum in [0, 1); 0 = plain SGD")
     t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
                    help="Nesterov momentum (default on; ignored when momentum is 0)")
-    t.add_argument("--weight-decay", type=float, help="L2 weight decay")
+    t.add_argument("--weight-decay", type=_nonnegative_float, help="L2 weight decay (>= 0)")
     t.add_argument("--optimizer", choices=tuple(_OPTIMIZER_LR), default="sgd",
                    help="sgd (default), adagrad, rmsprop, adam or adamw")
     t.add_argument("--schedule", choices=("none", "step", "cosine"), default=None,
@@ -121,7 +126,7 @@ def _parser():
                    help="units per hidden layer, e.g. --hidden 256 128")
     t.add_argument("--activation", choices=("relu", "tanh", "sigmoid"),
                    help="hidden activation (ReLU uses He init, the others Glorot)")
-    t.add_argument("--seed", type=int, default=0,
+    t.add_argument("--seed", type=_nonnegative_int, default=0,
                    help="seed for the initial weights and the shuffling (default 0)")
     t.add_argument("--limit", type=_positive_int, metavar="N",
                    help="train on the first N training images only (quick runs)")
@@ -133,18 +138,63 @@ def _parser():
     return p
 
 
+def _int_at_least(s, minimum):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {s!r}") \
+            from None
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {s}")
+    return v
+
+
 def _positive_int(s):
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {s}")
+    return _int_at_least(s, 1)
+
+
+def _nonnegative_int(s):
+    return _int_at_least(s, 0)
+
+
+def _finite_float(s, ok, expected):
+    try:
+        v = float(s)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or not ok(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number {expected}, got {s!r}")
     return v
 
 
 def _positive_float(s):
-    v = float(s)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
-    return v
+    return _finite_float(s, lambda v: v > 0, "> 0")
+
+
+def _nonnegative_float(s):
+    return _finite_float(s, lambda v: v >= 0, ">= 0")
+
+
+def _unit_float(s):
+    return _finite_float(s, lambda v: 0 <= v < 1, "in [0, 1)")
+
+
+def _fail(option, text, code=1):
+    """Print the one error line of ``blasfast train`` and return its exit code."""
+    print(f"blasfast train: {option}: {text}", file=sys.stderr)
+    return code
+
+
+def _check_save_path(path):
+    """Why ``--save PATH`` cannot be written (checked before training), or None."""
+    if os.path.isdir(path):
+        return f"{path} is a directory; give a file name such as model.npz"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK):
+        return f"the directory {parent} is not writable"
+    return None
 
 
 def _info(args):
@@ -197,9 +247,12 @@ def _train(args):
 
     t_start = time.perf_counter()
     if args.device == "gpu" and not _backend.gpu_available():
-        print("blasfast train: --device gpu: no usable CUDA GPU (CuPy missing or no "
-              "device); use --device cpu", file=sys.stderr)
-        return 2
+        return _fail("--device gpu", "no usable CUDA GPU (CuPy missing or no device); use "
+                     "--device cpu", code=2)
+    if args.save is not None:
+        why = _check_save_path(args.save)
+        if why:
+            return _fail(f"--save {args.save}", f"cannot write there: {why}")
     device = "gpu" if args.device == "gpu" or (
         args.device == "auto" and _backend.gpu_available()) else "cpu"
     dataset = "mnist" if args.mnist else "digits"
@@ -213,10 +266,6 @@ def _train(args):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     schedule = cfg.pop("schedule", args.schedule or "none")
-    if not 0 <= cfg["momentum"] < 1 or cfg["weight_decay"] < 0:
-        print("blasfast train: need 0 <= --momentum < 1 and --weight-decay >= 0",
-              file=sys.stderr)
-        return 2
 
     try:
         if args.mnist:
@@ -224,8 +273,27 @@ def _train(args):
         else:
             x_train, y_train, x_test, y_test = nn.load_digits_split(test_size=0.25, seed=0)
     except (OSError, ValueError, ImportError) as e:
-        print(f"blasfast train: cannot load {dataset}: {e}", file=sys.stderr)
-        return 1
+        option = f"--mnist {args.mnist}" if args.mnist else "digits"
+        return _fail(option, f"cannot load {dataset}: {e}")
+    try:
+        # divergence is caught by fit (FloatingPointError naming the epoch and batch), so
+        # NumPy's overflow warnings on the way there would only bury that one line
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _fit_and_report(args, nn, cfg, schedule, device, dataset, t_start,
+                                   x_train, y_train, x_test, y_test)
+    except FloatingPointError as e:
+        return _fail("--lr", str(e) + (f" (--lr {args.lr})" if args.lr is not None else ""))
+    except MemoryError:
+        return _fail("--hidden", "out of memory building or training the model; use fewer "
+                     "--hidden units, a smaller --batch-size or --limit")
+    except ImportError as e:  # e.g. ml_dtypes for --mixed-precision bfloat16
+        return _fail("--mixed-precision" if args.mixed_precision else "--device",
+                     f"a package is missing: {e}")
+
+
+def _fit_and_report(args, nn, cfg, schedule, device, dataset, t_start, x_train, y_train,
+                    x_test, y_test):
+    """The rest of ``blasfast train``: build, fit, evaluate, save; returns the exit code."""
     if args.limit:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
     n_classes = int(max(y_train.max(), y_test.max())) + 1
@@ -275,8 +343,7 @@ def _train(args):
         try:
             model.save(args.save)
         except OSError as e:
-            print(f"blasfast train: cannot save to {args.save}: {e}", file=sys.stderr)
-            return 1
+            return _fail(f"--save {args.save}", f"cannot save: {e}")
         print(f"saved: {args.save}")
     print(f"wall time: {time.perf_counter() - t_start:.1f} s")
     return 0
@@ -293,8 +360,11 @@ def main(argv=None):
     Returns
     -------
     int
-        0 on success, 1 on a data or file error, 2 on a usage error (including
+        0 on success; 1 on a data or file error or a failed run (``--save`` path not
+        writable, training diverged or ran out of memory); 2 on a usage error (including
         ``--help``-style exits of argparse, which return their own code, 0 for ``--help``).
+        Errors print one line on stderr naming the subcommand and the option (argparse's
+        usage line comes before its own), never a traceback.
 
     Examples
     --------
