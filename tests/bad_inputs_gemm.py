@@ -1,4 +1,5 @@
-"""Bad inputs of the GEMM family: batched_gemm, matmul, gemm_vbatched (and warmup, info).
+"""Bad inputs of the GEMM family: batched_gemm, matmul, gemm_vbatched, BatchedGemm (and
+warmup, info).
 
 Run by ``tests/test_bad_inputs.py`` (see ``tests/bad_inputs.py`` for the record). Every case
 runs on the CPU path: argument validation happens before the array kind picks a path.
@@ -96,6 +97,26 @@ CASES = [
          ValueError, "compute must be one of 'float64'"),
     Case(bf.gemm_vbatched, "stream", lambda: bf.gemm_vbatched([_M], [_M], stream=1.5),
          TypeError, "cupy.cuda.Stream"),
+    # --- BatchedGemm (the plan validates as batched_gemm does)
+    Case(bf.BatchedGemm, "a", lambda: bf.BatchedGemm(2.0, _M), TypeError, "must be an array"),
+    Case(bf.BatchedGemm, "a", lambda: bf.BatchedGemm([_M], [_M]), TypeError,
+         "pointer-array form .* not planned", label="list"),
+    Case(bf.BatchedGemm, "b", lambda: bf.BatchedGemm(_M, np.ones((3, 4))), ValueError,
+         "agree on K"),
+    Case(bf.BatchedGemm, "c", lambda: bf.BatchedGemm(_M, _M, np.ones((4, 4), np.float32)),
+         TypeError, "got out/c of dtype float32"),
+    Case(bf.BatchedGemm, "alpha", lambda: bf.BatchedGemm(_M, _M, alpha=None), TypeError,
+         "real number"),
+    Case(bf.BatchedGemm, "beta", lambda: bf.BatchedGemm(_M, _M, beta="0"), TypeError,
+         "real number"),
+    Case(bf.BatchedGemm, "trans_a", lambda: bf.BatchedGemm(_M, _M, trans_a="yes"), TypeError,
+         "must be a bool"),
+    Case(bf.BatchedGemm, "trans_b", lambda: bf.BatchedGemm(_M, _M, trans_b=np.array([1])),
+         TypeError, "must be a bool"),
+    Case(bf.BatchedGemm, "compute", lambda: bf.BatchedGemm(_M, _M, compute="fp8"), ValueError,
+         "compute must be one of"),
+    Case(bf.BatchedGemm, "out", lambda: bf.BatchedGemm(_M, _M, out=_M), ValueError,
+         "overlaps a"),
 ]
 
 EXEMPT = {}

@@ -17,6 +17,7 @@ from .gemm import batched_gemm as batched_gemm
 from .gemm import matmul as matmul
 from .gemm_vbatched import gemm_vbatched as gemm_vbatched
 from .kernels._compile import warmup as warmup
+from .plans import BatchedGemm as BatchedGemm
 from .solvers import lu_factor as lu_factor
 from .solvers import lu_solve as lu_solve
 from .solvers import solve as solve

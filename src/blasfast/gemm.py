@@ -167,8 +167,12 @@ def _check_out(op, xp, out, shape, dtype, inputs):
                     "(out may be c itself, with the same shape and strides)"))
 
 
-def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
-    """Validate, allocate and dispatch; shared by batched_gemm and matmul."""
+def _validate(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
+    """Every check of :func:`batched_gemm` (and of a plan's construction).
+
+    Returns ``(xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape)`` with the
+    arrays converted to the path's kind and ``compute`` resolved.
+    """
     _checks.array_operand(op, "a", a)
     _checks.array_operand(op, "b", b)
     if c is not None:
@@ -199,14 +203,18 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
                      and _data_ptr(out) == _data_ptr(c))
         _check_out(op, xp, out, shape, out_dtype,
                    [("a", a), ("b", b)] + ([] if same_as_c else [("c", c)]))
-    if xp is np:
-        return _gemm_cpu_product(a, b, c, alpha, beta, trans_a, trans_b, compute, out_dtype,
-                                 out)
-    d = out if out is not None else xp.empty(shape, out_dtype)
-    if stream is None:
-        return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute)
-    with stream:
-        return _batched_gemm_nocheck(a, b, c, d, alpha, beta, trans_a, trans_b, compute)
+    return xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape
+
+
+def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
+    """Validate, then run the cached plan for these shapes, strides and options (built on
+    first use); shared by batched_gemm and matmul."""
+    compute_arg = compute
+    xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape = _validate(
+        op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream)
+    core = _plans.cached_core(xp, a, b, c, out, beta, trans_a, trans_b, compute_arg, compute,
+                              out_dtype, shape)
+    return core.run(a, b, c, out, alpha, beta, stream)
 
 
 def _data_ptr(x):
@@ -335,6 +343,9 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     >>> bf.batched_gemm(h, h, trans_b=True).dtype        # FP16 in, FP32 accumulate and out
     dtype('float32')
     """
+    r = _plans.fast_call(a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream)
+    if r is not _plans.MISS:  # a cached plan ran: only what can change was checked
+        return r
     if isinstance(a, (list, tuple)):
         return _gemm_list("batched_gemm", a, b, c, alpha, beta, trans_a, trans_b, out,
                           compute, stream)
@@ -440,3 +451,6 @@ def matmul(a, b, *, out=None, compute=None, stream=None):
 
 
 matmul.__doc__ = matmul.__doc__.replace("{notes}", _COMMON_NOTES)
+
+
+from . import plans as _plans  # noqa: E402  (the plans build on the helpers above)

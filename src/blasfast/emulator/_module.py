@@ -10,6 +10,7 @@ call returns: the emulator is synchronous, whatever the stream.
 """
 
 import collections
+import contextlib
 import ctypes
 import dataclasses
 import hashlib
@@ -236,6 +237,28 @@ def _resources(code, name_expressions, options):
 #: How often each (source label, name expression) has launched in this process.
 executed = collections.Counter()
 
+_recorded = None  # the list record_launches() fills, or None: launches run
+
+
+class _Recorded(list):
+    keep_args = False
+
+
+@contextlib.contextmanager
+def record_launches(keep_args=False):
+    """Within the block, a launch is appended to the yielded list as ``(name expression,
+    grid, block, args)`` and returns at once: nothing is checked, run or counted in
+    :data:`executed`, and the results are left unwritten. For timing the host work up to a
+    launch (``bench/bench_overhead.py``) without the emulated kernel's execution. ``args``
+    is None unless ``keep_args`` (keeping them keeps every array alive)."""
+    global _recorded
+    saved, _recorded = _recorded, _Recorded()
+    _recorded.keep_args = keep_args
+    try:
+        yield _recorded
+    finally:
+        _recorded = saved
+
 
 def _dims(value, what, name):
     if isinstance(value, (int, np.integer)):
@@ -395,6 +418,9 @@ class Function:
 
     def __call__(self, grid, block, args, *, shared_mem=0, stream=None,
                  enable_cooperative_groups=False):
+        if _recorded is not None:  # record_launches(): note the launch, run nothing
+            _recorded.append((self.name, grid, block, args if _recorded.keep_args else None))
+            return
         name = self.name
         grid, block = _dims(grid, "grid", name), _dims(block, "block", name)
         threads, shared_mem, resident = self._check_launch(grid, block, shared_mem)

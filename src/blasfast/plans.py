@@ -1,0 +1,704 @@
+"""Plans: validate and configure a batched GEMM once, run it many times.
+
+:class:`BatchedGemm` is the stateful form of :func:`blasfast.batched_gemm` (after
+nvmath-python's ``Matmul`` and cuBLASLt's matmul plans): the constructor does every check
+and every choice (kernel, tile, grid, folded batch strides, the launch's argument list);
+:meth:`BatchedGemm.execute` checks only what can change between calls -- that new operands
+have the planned kind, shape, strides and dtype, and that a new ``out`` overlaps nothing --
+and launches (GPU path) or computes (CPU path).
+
+:func:`blasfast.batched_gemm` runs on the same machinery: a small LRU cache (``CACHE_SIZE``
+entries) maps (array kind, shapes, strides, dtypes of every operand, ``beta == 0``,
+``trans_a``, ``trans_b``, ``compute``, device) to a configured launch (:class:`_Core`), so
+that a repeated call re-checks only what the key does not pin (that ``out`` overlaps no
+operand and is writable) and never re-validates or re-plans. Calls whose arguments are not
+exact NumPy / CuPy / emulated arrays, plain bools and Python numbers take the full
+validation every time (and still reuse the cached configuration).
+"""
+
+import collections
+import threading
+import warnings
+
+import numpy as np
+
+from . import _backend, _gemm_config, _gemm_tc
+from . import gemm as _gemm
+from ._dtypes import round_to_tf32
+from ._errors import message
+from .kernels import _compile
+
+__all__ = ["BatchedGemm"]
+
+#: Returned by :func:`fast_call` when the cached path does not apply.
+MISS = object()
+#: How many configurations :func:`blasfast.batched_gemm` keeps (least recently used out).
+CACHE_SIZE = 64
+
+_NUMPY, _EMULATOR, _CUPY = 0, 1, 2
+_KIND_NAMES = {_NUMPY: "NumPy (CPU path)", _EMULATOR: "emulated device (CUDA emulator)",
+               _CUPY: "CuPy (CUDA device)"}
+# Array type -> kind; device types are added when the first call of that kind validates.
+_KIND = {np.ndarray: _NUMPY}
+_REAL = (float, int)
+_cache = collections.OrderedDict()
+_cache_lock = threading.Lock()
+#: Counters for tests and the benchmark: configurations built, cached calls served.
+stats = {"built": 0, "hits": 0}
+
+
+def _kind_of(xp):
+    if xp is np:
+        return _NUMPY
+    return _EMULATOR if xp is _backend._emulator() else _CUPY
+
+
+def _device_id(kind):
+    """The current CUDA device for CuPy (kernels are compiled per device), else 0."""
+    if kind == _CUPY:
+        return _backend._real_cupy().cuda.runtime.getDevice()
+    return 0
+
+
+def _signature(x):
+    return None if x is None else (x.shape, x.strides, x.dtype)
+
+
+def _key(kind, a, b, c, out, beta, trans_a, trans_b, compute):
+    return (type(a), a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype,
+            None if c is None else (c.shape, c.strides, c.dtype),
+            None if out is None else (out.shape, out.strides, out.dtype),
+            beta == 0, trans_a, trans_b, compute, _device_id(kind))
+
+
+def fast_call(a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
+    """:func:`blasfast.batched_gemm` through a cached configuration, or :data:`MISS`.
+
+    Applies only to exact array types of one kind already seen, bool flags, Python-number
+    scalars and a string (or None) ``compute``; then the key pins everything the full
+    validation checked except ``out``'s overlaps and writability, checked here.
+    """
+    ta = type(a)
+    kind = _KIND.get(ta)
+    if (kind is None or type(b) is not ta or trans_a.__class__ is not bool
+            or trans_b.__class__ is not bool or alpha.__class__ not in _REAL
+            or beta.__class__ not in _REAL or (c is not None and type(c) is not ta)
+            or (out is not None and type(out) is not ta)
+            or (compute is not None and compute.__class__ is not str)
+            or (stream is not None and not hasattr(stream, "__enter__"))):
+        return MISS
+    key = (ta, a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype,
+           None if c is None else (c.shape, c.strides, c.dtype),
+           None if out is None else (out.shape, out.strides, out.dtype),
+           beta == 0, trans_a, trans_b, compute, 0 if kind != _CUPY else _device_id(kind))
+    core = _cache.get(key)
+    if core is None or (out is not None and not core.out_is_free(a, b, c, out)):
+        return MISS
+    try:
+        _cache.move_to_end(key)
+    except KeyError:  # evicted by another thread meanwhile: still a valid configuration
+        pass
+    stats["hits"] += 1
+    return core.run(a, b, c, out, alpha, beta, stream)
+
+
+def cached_core(xp, a, b, c, out, beta, trans_a, trans_b, compute_arg, compute, out_dtype,
+                shape):
+    """The configuration for validated operands, from the cache or built (and cached)."""
+    kind = _kind_of(xp)
+    _KIND.setdefault(type(a), kind)
+    key = _key(kind, a, b, c, out, beta, trans_a, trans_b, compute_arg)
+    core = _cache.get(key)
+    if core is None:
+        core = _Core(xp, a, b, c, out, beta == 0, trans_a, trans_b, compute, out_dtype, shape)
+        with _cache_lock:
+            _cache[key] = core
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return core
+
+
+def clear_cache():
+    """Forget every cached configuration (the next call of each key re-plans)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _broadcast_element_strides(x, target):
+    """Element strides of ``x`` broadcast to ``target`` (as ``broadcast_to``: zero on
+    broadcast dimensions)."""
+    pad = len(target) - x.ndim
+    shape, strides = (1,) * pad + tuple(x.shape), (0,) * pad + tuple(x.strides)
+    return [0 if s == 1 and t != 1 else st // x.itemsize
+            for s, st, t in zip(shape, strides, target)]
+
+
+def _c_strides(shape):
+    """Element strides of a C-contiguous array of ``shape`` (what ``empty`` returns)."""
+    out, acc = [], 1
+    for s in reversed(shape):
+        out.append(acc)
+        acc *= max(int(s), 1)
+    return out[::-1]
+
+
+def candidate_tiles(prec, m, n, k):
+    """The tiles of the configuration tables that can run this problem, each a declared
+    instantiation: the small-matrix tiles whose DIM covers ``max(m, n, k)``, then the
+    CUDA-core tiles of the precision (FP64/FP32) or its tensor-core tiles (FP16/BF16/TF32),
+    less those with more column tiles than grid y holds."""
+    big = max(m, n, k)
+    tiles = [t for dim, t in sorted(_gemm_config.SMALL_TILES.items()) if big <= dim]
+    kind = _gemm_tc.tc_kind(prec.in_dtype, prec.compute)
+    if kind is None:
+        tiles += [t for (c, _), t in _gemm_config.SIMT_TILES.items() if c == prec.compute]
+    else:
+        tiles += [t for (c, _), t in _gemm_tc.TC_TILES.items() if c == kind]
+    out = []
+    for t in tiles:
+        declared = _compile.families()[t.family].name_expressions
+        if (t not in out and t.kernel_name(prec) in declared
+                and n <= _gemm_config.MAX_GRID_Y * getattr(t, "bn", n)):
+            out.append(t)
+    return out
+
+
+class _Core:
+    """One configured batched GEMM: everything that depends only on the key.
+
+    ``run(a, b, c, out, alpha, beta, stream)`` trusts that its arrays match the key; on the
+    GPU path it launches with a prebuilt argument list, on the CPU path it is NumPy's matmul
+    with the precision semantics of :func:`blasfast._gemm_cpu._gemm_cpu_product`.
+    """
+
+    def __init__(self, xp, a, b, c, out, beta_zero, trans_a, trans_b, compute, out_dtype,
+                 shape, tile=None):
+        stats["built"] += 1
+        self.xp, self.kind = xp, _kind_of(xp)
+        self.shape, self.out_dtype, self.compute = shape, out_dtype, compute
+        self.trans_a, self.trans_b = trans_a, trans_b
+        self.c_read = c is not None and not beta_zero
+        self.m, self.n = shape[-2:]
+        self.k = a.shape[-2] if trans_a else a.shape[-1]
+        self.prec = _gemm_config.Precision(a.dtype, out_dtype, compute)
+        self.tile = None
+        if self.kind == _NUMPY:
+            self._init_cpu(a.dtype)
+        else:
+            self._init_gpu(a, b, c, out, tile)
+
+    # ------------------------------------------------------------------ CPU path
+    def _init_cpu(self, in_dtype):
+        acc = np.dtype(np.float64) if in_dtype == np.float64 else np.dtype(np.float32)
+        self._acc, self._acc_type = acc, acc.type
+        self._tf32 = self.compute == "tf32"
+        self._cast = not self._tf32 and in_dtype != acc
+        self._cast_out = self.out_dtype != acc
+        self.run = self._run_cpu
+
+    def _run_cpu(self, a, b, c, out, alpha, beta, stream=None):
+        # The arithmetic of _gemm_cpu._gemm_cpu_product, step for step.
+        if self._tf32:
+            a, b = round_to_tf32(a), round_to_tf32(b)
+        elif self._cast:
+            a, b = a.astype(self._acc), b.astype(self._acc)
+        r = np.matmul(a.swapaxes(-1, -2) if self.trans_a else a,
+                      b.swapaxes(-1, -2) if self.trans_b else b)
+        if alpha != 1:
+            r *= self._acc_type(alpha)
+        if self.c_read:
+            r += self._acc_type(beta) * c.astype(self._acc, copy=False)
+        if self._cast_out:
+            with np.errstate(over="ignore"):  # a 16-bit result overflows to Inf, as on the GPU
+                r = r.astype(self.out_dtype)
+        if out is None:
+            return r
+        np.copyto(out, r)
+        return out
+
+    # ------------------------------------------------------------------ GPU path
+    def _init_gpu(self, a, b, c, out, tile):
+        shape, m, n, k = self.shape, self.m, self.n, self.k
+        self._no_launch = any(s == 0 for s in shape)
+        self._general = False
+        self.run = self._run_gpu
+        if self._no_launch:
+            return
+        prec = self.prec
+        self.tile = tile = tile or _gemm_config.select(prec, m, n, k)
+        batch = shape[:-2]
+        sd = _c_strides(shape) if out is None else _broadcast_element_strides(out, shape)
+        strides = [_broadcast_element_strides(a, batch + a.shape[-2:]),
+                   _broadcast_element_strides(b, batch + b.shape[-2:]),
+                   _broadcast_element_strides(c, shape) if self.c_read else sd, sd]
+        plan = _gemm._gemm_plan(batch, strides, self.trans_a, self.trans_b)
+        if (n > _gemm_config.MAX_GRID_Y * getattr(tile, "bn", n) or len(plan.offsets) != 1
+                or any(plan.offsets[0])):
+            # Column ranges, or batch dimensions that fold into more than two: several
+            # launches with views computed per call, by the function's own launcher.
+            self._general = True
+            self.run = self._run_general
+            return
+        kernel = _compile.get_function(tile.family, tile.kernel_name(prec))
+        # The device function itself (compiled now), not the dispatching wrapper, which
+        # would look for emulated arrays among the arguments at every launch.
+        self._fn = (kernel._emulator_function() if self.kind == _EMULATOR
+                    else kernel._cuda_function())
+        per_launch = plan.outer[0] * plan.inner[0]
+        self._grid, self._block = tile.grid(m, n, per_launch), (tile.threads,)
+        i32, i64 = np.int32, np.int64
+        self._scalar = prec.acc_dtype.type
+        self._zero = self._scalar(0.0)
+        self._head = (i32(m), i32(n), i32(k), i64(per_launch), i64(plan.inner[0]))
+        sam, sak, sbk, sbn, scm, scn, sdm, sdn = (i64(s) for s in plan.mat)
+        so, si = [i64(s) for s in plan.outer[1]], [i64(s) for s in plan.inner[1]]
+        self._sa = (sam, sak, so[0], si[0])
+        self._sb = (sbk, sbn, so[1], si[1])
+        self._sc = (scm, scn, so[2], si[2])
+        self._sd = (sdm, sdn, so[3], si[3])
+
+    def args(self, a, b, c, d, alpha, beta):
+        """The kernel's argument tuple (``c`` is ignored when C is not read)."""
+        sc = self._scalar
+        if self.c_read:
+            return (self._head + (sc(alpha), sc(beta), a) + self._sa + (b,) + self._sb
+                    + (c,) + self._sc + (d,) + self._sd)
+        return (self._head + (sc(alpha), self._zero, a) + self._sa + (b,) + self._sb
+                + (d,) + self._sc + (d,) + self._sd)
+
+    def _run_gpu(self, a, b, c, out, alpha, beta, stream=None):
+        d = self.xp.empty(self.shape, self.out_dtype) if out is None else out
+        if self._no_launch:
+            return d
+        args = self.args(a, b, c, d, alpha, beta)
+        if stream is None:
+            self._fn(self._grid, self._block, args)
+        else:
+            with stream:
+                self._fn(self._grid, self._block, args)
+        return d
+
+    def _run_general(self, a, b, c, out, alpha, beta, stream=None):
+        d = self.xp.empty(self.shape, self.out_dtype) if out is None else out
+        c = c if self.c_read else None
+        if stream is None:
+            return _gemm._batched_gemm_nocheck(a, b, c, d, alpha, beta, self.trans_a,
+                                               self.trans_b, self.compute)
+        with stream:
+            return _gemm._batched_gemm_nocheck(a, b, c, d, alpha, beta, self.trans_a,
+                                               self.trans_b, self.compute)
+
+    # ------------------------------------------------------------------ per-call checks
+    def out_is_free(self, a, b, c, out):
+        """``out`` is writable and overlaps neither ``a``, ``b`` nor (unless it is ``c``
+        itself) ``c``: what the key cannot pin. False sends the call to full validation,
+        which raises or (out a distinct view equal to c) accepts."""
+        if self.kind == _NUMPY:
+            if not out.flags.writeable:
+                return False
+            share = np.may_share_memory
+        else:
+            share = self.xp.may_share_memory
+        if share(out, a) or share(out, b):
+            return False
+        return c is None or c is out or not share(out, c)
+
+
+_OP = "BatchedGemm"
+
+
+class BatchedGemm:
+    """A planned batched GEMM, ``D = alpha * op(A) @ op(B) + beta * C``, run many times.
+
+    The constructor validates the operands and options exactly as
+    :func:`blasfast.batched_gemm` does and makes every choice once: on the GPU path the
+    kernel, tile and grid (from the configuration tables), the folded batch strides and the
+    launch's argument list, compiling the kernel if needed; on the CPU path the precision
+    steps. :meth:`execute` then checks only what can change -- that new operands have the
+    planned kind, shape, strides and dtype, and that the output overlaps no operand -- and
+    launches. The plan holds its operands (the defaults of :meth:`execute`).
+
+    Parameters
+    ----------
+    a, b, c, alpha, beta, trans_a, trans_b, compute, out
+        As for :func:`blasfast.batched_gemm` (arrays only; the pointer-array form of lists
+        is not planned). ``c`` None plans a product without accumulator; ``out`` None makes
+        :meth:`execute` return a new array each call (or write into its ``out=``).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The result's shape.
+    dtype : numpy.dtype
+        The result's dtype.
+    compute : str
+        The resolved precision (``'float64'``, ``'float32'`` or ``'tf32'``).
+    tile : object or None
+        The tile of the configuration table the GPU path launches (None on the CPU path,
+        and on the GPU path for an empty result or when several launches are needed: more
+        than 65535 column tiles, or batch dimensions that do not fold into two strides).
+    device : str
+        ``'cpu'``, ``'emulator'`` or ``'cuda'``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`blasfast.batched_gemm`, naming ``BatchedGemm``.
+    blasfast.KernelCompileError
+        If the CUDA kernel fails to compile (GPU path).
+
+    Notes
+    -----
+    :func:`blasfast.batched_gemm` caches the same configuration per (shapes, strides,
+    dtypes, options, device), so a plan saves the key's construction and lookup and the
+    checks of unchanged operands: with the planned operands, :meth:`execute` checks nothing
+    and launches. The GPU path launches on the current CuPy stream (or ``stream``) and does
+    not synchronize. The plan needs no workspace of its own; :meth:`close` (or leaving a
+    ``with`` block) drops its references to the operands, to a captured graph and to the
+    compiled launch, after which :meth:`execute` raises.
+
+    :meth:`autotune` and :meth:`capture` are implemented for a CUDA device and tested for
+    their mechanics on the CUDA emulator; their effect on speed is unmeasured until a GPU
+    runs them (the emulator does not model time).
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal((100, 4, 4)); b = rng.standard_normal((100, 4, 4))
+    >>> with bf.BatchedGemm(a, b, alpha=2.0) as plan:
+    ...     d1 = plan.execute()                       # the planned operands
+    ...     a2 = rng.standard_normal((100, 4, 4))
+    ...     d2 = plan.execute(a=a2)                   # same shape, strides, dtype
+    >>> bool(np.allclose(d1, 2 * a @ b)), bool(np.allclose(d2, 2 * a2 @ b))
+    (True, True)
+    >>> plan.execute()
+    Traceback (most recent call last):
+    ...
+    RuntimeError: BatchedGemm.execute: the plan is closed
+    """
+
+    def __init__(self, a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
+                 compute=None, out=None):
+        if isinstance(a, (list, tuple)):
+            raise TypeError(message(_OP, "a must be an array; the pointer-array form (lists "
+                                         "of matrices) is not planned, call "
+                                         "blasfast.batched_gemm or blasfast.gemm_vbatched"))
+        xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape = _gemm._validate(
+            _OP, a, b, c, alpha, beta, trans_a, trans_b, out, compute, None)
+        self._core = _Core(xp, a, b, c, out, beta == 0, trans_a, trans_b, compute,
+                           out_dtype, shape)
+        self._a, self._b, self._c, self._out = a, b, c, out
+        self._sig = tuple(_signature(x) for x in (a, b, c, out))
+        self.alpha, self.beta = alpha, beta
+        self.trans_a, self.trans_b = trans_a, trans_b
+        self.shape, self.dtype, self.compute = shape, out_dtype, compute
+        self._graph = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def tile(self):
+        core = self._core
+        return None if core is None else core.tile
+
+    @property
+    def device(self):
+        core = self._live("device")
+        return ("cpu", "emulator", "cuda")[core.kind]
+
+    def __repr__(self):
+        state = "closed" if self._core is None else self.device
+        return (f"<blasfast.BatchedGemm {self.shape} {np.dtype(self.dtype).name} "
+                f"compute={self.compute!r} ({state})>")
+
+    def _live(self, what="execute"):
+        core = self._core
+        if core is None:
+            raise RuntimeError(message(f"{_OP}.{what}", "the plan is closed"))
+        return core
+
+    # ------------------------------------------------------------------ execute
+    def _match(self, name, x, sig):
+        core = self._core
+        if type(x) is not type(self._a):
+            raise TypeError(message(
+                f"{_OP}.execute", f"{name} must be a {_KIND_NAMES[core.kind]} array like the "
+                                  f"planned one, got {type(x).__name__}"))
+        if x.dtype != sig[2]:
+            raise TypeError(message(
+                f"{_OP}.execute", f"{name} must have the planned dtype {sig[2]}, got "
+                                  f"{x.dtype}; make a new plan"))
+        raise ValueError(message(
+            f"{_OP}.execute", f"{name} must have the planned shape {sig[0]} and strides "
+                              f"{sig[1]}, got shape {x.shape} and strides {x.strides}; "
+                              "make a new plan (or call blasfast.batched_gemm)"))
+
+    def execute(self, a=None, b=None, c=None, out=None, stream=None):
+        """Run the planned GEMM, on the planned operands or on new ones like them.
+
+        Parameters
+        ----------
+        a, b, c : arrays, optional
+            New operands, each of the planned kind, shape, strides and dtype (default: the
+            planned ones). ``c`` only if the plan has one.
+        out : array, optional
+            Where to write the result: the planned result's shape and dtype, the planned
+            ``out``'s strides if the plan has one (else C-contiguous), overlapping no
+            operand (it may be ``c`` itself). Default: the planned ``out``, else a new
+            array.
+        stream : cupy.cuda.Stream, optional
+            GPU path: the stream to launch on (default: the current one).
+
+        Returns
+        -------
+        array
+            The result (``out`` when given or planned).
+
+        Raises
+        ------
+        TypeError
+            An operand of another kind or dtype than planned, or a ``stream`` that is not
+            a CUDA stream.
+        ValueError
+            An operand of another shape or strides than planned, ``c`` for a plan without
+            one, or an ``out`` that overlaps an operand or is read-only.
+        RuntimeError
+            If the plan is closed.
+        """
+        core = self._core
+        if core is None:
+            self._live()
+        sig_a, sig_b, sig_c, sig_out = self._sig
+        checked = a is None and b is None and c is None and out is None
+        if a is None:
+            a = self._a
+        elif (type(a) is not type(self._a) or a.shape != sig_a[0] or a.strides != sig_a[1]
+              or a.dtype != sig_a[2]):
+            self._match("a", a, sig_a)
+        if b is None:
+            b = self._b
+        elif (type(b) is not type(self._a) or b.shape != sig_b[0] or b.strides != sig_b[1]
+              or b.dtype != sig_b[2]):
+            self._match("b", b, sig_b)
+        if c is None:
+            c = self._c
+        elif sig_c is None:
+            raise ValueError(message(f"{_OP}.execute", "c was given but the plan has no c; "
+                                                       "make a plan with c"))
+        elif (type(c) is not type(self._a) or c.shape != sig_c[0] or c.strides != sig_c[1]
+              or c.dtype != sig_c[2]):
+            self._match("c", c, sig_c)
+        if out is None:
+            out = self._out
+        else:
+            sig = sig_out or (self.shape, None, self.dtype)
+            if (type(out) is not type(self._a) or out.shape != sig[0] or out.dtype != sig[2]
+                    or (sig_out is not None and out.strides != sig[1])
+                    or (sig_out is None and not out.flags.c_contiguous)):
+                self._match_out(out, sig)
+        if not checked and out is not None and not core.out_is_free(a, b, c, out):
+            self._refuse_out(a, b, c, out)
+        if stream is not None:
+            _backend.check_stream(f"{_OP}.execute", stream)
+        return core.run(a, b, c, out, self.alpha, self.beta, stream)
+
+    def _match_out(self, out, sig):
+        if sig[1] is None and type(out) is type(self._a) and out.dtype == sig[2] \
+                and out.shape == sig[0]:
+            raise ValueError(message(
+                f"{_OP}.execute", f"out must be C-contiguous (the plan was made without out), "
+                                  f"got strides {out.strides}; make a plan with this out"))
+        self._match("out", out, sig)
+
+    def _refuse_out(self, a, b, c, out):
+        xp = self._core.xp
+        if xp is np and not out.flags.writeable:
+            raise ValueError(message(f"{_OP}.execute", "out is read-only"))
+        share = np.may_share_memory if xp is np else xp.may_share_memory
+        for name, x in (("a", a), ("b", b), ("c", c)):
+            if x is not None and share(out, x) and not (name == "c" and (
+                    x.shape == out.shape and x.strides == out.strides
+                    and _gemm._data_ptr(x) == _gemm._data_ptr(out))):
+                raise ValueError(message(
+                    f"{_OP}.execute", f"out overlaps {name}; the result would read its own "
+                                      "output (out may be c itself, with the same shape and "
+                                      "strides)"))
+
+    # ------------------------------------------------------------------ tuning, graphs
+    def autotune(self, repeat=20):
+        """Time every candidate tile for this exact problem and keep the fastest.
+
+        On a CUDA device (CuPy), each tile of the configuration tables that can run the
+        problem (:func:`candidate_tiles`) is launched twice untimed, then ``repeat`` times
+        between two CUDA events, writing into a scratch array (the operands and ``out`` are
+        not modified); the plan keeps the tile with the least mean time. Elsewhere --
+        the CPU path (NumPy's BLAS chooses its own kernels) and the CUDA emulator (which
+        does not model time) -- it changes nothing and warns (``UserWarning``).
+
+        Parameters
+        ----------
+        repeat : int
+            Timed launches per candidate.
+
+        Returns
+        -------
+        dict
+            ``{tile: milliseconds per launch}`` for every candidate timed, ``{}`` where
+            nothing was timed (then a warning says why).
+
+        Notes
+        -----
+        Synchronizes the device. Implemented and tested for its mechanics (candidates,
+        choice of the fastest, correct results with every candidate) on the emulator with
+        a stand-in timer; whether it finds faster tiles than the table is unmeasured
+        until a GPU runs it.
+        """
+        core = self._live("autotune")
+        repeat = int(repeat)
+        if core.kind != _CUPY:
+            where = ("the CPU path (NumPy's BLAS chooses its own kernels)" if core.kind ==
+                     _NUMPY else "the CUDA emulator, which does not model time")
+            warnings.warn(f"BatchedGemm.autotune: nothing to time on {where}; the plan "
+                          f"keeps the configuration table's tile", UserWarning, stacklevel=2)
+            return {}
+        return self._autotune(_cuda_event_timer(repeat))
+
+    def _autotune(self, timer):
+        """:meth:`autotune` with ``timer(run) -> ms`` (CUDA events; a stand-in in tests)."""
+        core = self._live("autotune")
+        if core._no_launch or core._general:
+            return {}
+        xp = core.xp
+        scratch = xp.empty(self.shape, self.dtype)
+        a, b, c = self._a, self._b, self._c
+        beta_zero = self.beta == 0
+        times = {}
+        for tile in candidate_tiles(core.prec, core.m, core.n, core.k):
+            cand = _Core(xp, a, b, c, scratch, beta_zero, self.trans_a, self.trans_b,
+                         self.compute, self.dtype, self.shape, tile=tile)
+            if cand._general:
+                continue
+            times[tile] = timer(lambda: cand.run(a, b, c, scratch, self.alpha, self.beta))
+        if times:
+            best = min(times, key=times.get)
+            self._core = _Core(xp, a, b, c, self._out, beta_zero, self.trans_a,
+                               self.trans_b, self.compute, self.dtype, self.shape, tile=best)
+        return times
+
+    def capture(self, stream=None):
+        """Record the launch into a CUDA graph and return a :class:`GemmGraph` to replay it.
+
+        The graph reads the plan's operands and writes the plan's ``out`` (allocated now
+        if the plan has none): to run it on new values, write them into those arrays and
+        call :meth:`GemmGraph.launch`. On a CUDA device this uses CuPy's stream capture
+        (``Stream.begin_capture`` / ``end_capture``, CuPy 10 or later); a replay costs one
+        graph launch, with no Python argument handling. Elsewhere -- the CPU path and the
+        CUDA emulator, which have no graphs -- it warns (``UserWarning``) and the replay
+        falls back to :meth:`execute` on the same arrays, with the same results.
+
+        Parameters
+        ----------
+        stream : cupy.cuda.Stream, optional
+            The stream to capture on (a new non-blocking stream by default; CUDA cannot
+            capture the legacy default stream).
+
+        Returns
+        -------
+        GemmGraph
+
+        Notes
+        -----
+        Tested for its mechanics on the emulator (the fallback) and with a stand-in for
+        CuPy's capture; the time a replay saves is unmeasured until a GPU runs it.
+        """
+        core = self._live("capture")
+        if self._out is None:
+            self._out = core.xp.empty(self.shape, self.dtype)
+            self._sig = self._sig[:3] + (_signature(self._out),)
+            self._core = core = _Core(core.xp, self._a, self._b, self._c, self._out,
+                                      self.beta == 0, self.trans_a, self.trans_b,
+                                      self.compute, self.dtype, self.shape, tile=core.tile)
+        if core.kind != _CUPY:
+            warnings.warn("BatchedGemm.capture: no CUDA graphs on the "
+                          + ("CPU path" if core.kind == _NUMPY else "CUDA emulator")
+                          + "; GemmGraph.launch runs BatchedGemm.execute instead",
+                          UserWarning, stacklevel=2)
+            return GemmGraph(self, None, None)
+        if stream is not None:
+            _backend.check_stream(f"{_OP}.capture", stream)
+        cp = _backend._real_cupy()
+        stream = stream if stream is not None else cp.cuda.Stream(non_blocking=True)
+        graph = _capture(stream, lambda: core.run(self._a, self._b, self._c, self._out,
+                                                  self.alpha, self.beta))
+        self._graph = graph
+        return GemmGraph(self, graph, stream)
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self):
+        """Drop the configuration, the operands and any captured graph (idempotent)."""
+        self._core = None
+        self._a = self._b = self._c = self._out = None
+        self._graph = None
+
+    def __enter__(self):
+        self._live("__enter__")
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _capture(stream, launch):
+    """Record ``launch()`` on ``stream`` into a CUDA graph (CuPy stream capture)."""
+    with stream:
+        stream.begin_capture()
+        try:
+            launch()
+        finally:
+            graph = stream.end_capture()
+    return graph
+
+
+def _cuda_event_timer(repeat):
+    cp = _backend._real_cupy()
+
+    def time_ms(run):
+        run()
+        run()  # warm-up: compilation, caches
+        start, end = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        for _ in range(repeat):
+            run()
+        end.record()
+        end.synchronize()
+        return cp.cuda.get_elapsed_time(start, end) / repeat
+
+    return time_ms
+
+
+class GemmGraph:
+    """A captured :class:`BatchedGemm` launch (see :meth:`BatchedGemm.capture`).
+
+    ``launch(stream=None)`` replays it (on its capture stream by default) and returns the
+    plan's ``out``. Without CUDA graphs (CPU path, emulator) it runs the plan's
+    :meth:`~BatchedGemm.execute` on the same arrays. ``captured`` says which.
+    """
+
+    def __init__(self, plan, graph, stream):
+        self._plan, self._graph, self._stream = plan, graph, stream
+
+    @property
+    def captured(self):
+        """True when a CUDA graph was recorded (a real GPU)."""
+        return self._graph is not None
+
+    def launch(self, stream=None):
+        plan = self._plan
+        plan._live("launch")
+        if self._graph is None:
+            return plan.execute(stream=stream)
+        if stream is not None:
+            _backend.check_stream("GemmGraph.launch", stream)
+        self._graph.launch(stream if stream is not None else self._stream)
+        return plan._out
