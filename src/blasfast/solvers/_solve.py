@@ -21,16 +21,16 @@ def _host(x):
     return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
-def check_system(op, a, b):
+def check_system(op, a, b, a_name="a"):
     """Validate ``a`` (..., n, n) and ``b``; return ``(vector_rhs, batch, n, k)``.
 
     ``b`` is a stack of vectors when ``b.ndim == a.ndim - 1`` (the rule of
     ``cupy.linalg.solve`` and NumPy < 2), a stack of (n, k) matrices otherwise.
     """
-    _checks.dtype_in(op, "a", a.dtype, WORKING)
-    _checks.same_dtype(op, a=a.dtype, b=b.dtype)
+    _checks.dtype_in(op, a_name, a.dtype, WORKING)
+    _checks.same_dtype(op, **{a_name: a.dtype, "b": b.dtype})
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(message(op, f"a must be a square matrix or a stack of them "
+        raise ValueError(message(op, f"{a_name} must be a square matrix or a stack of them "
                                      f"(..., n, n), got shape {a.shape}"))
     n = a.shape[-1]
     vector = b.ndim == a.ndim - 1
@@ -39,10 +39,10 @@ def check_system(op, a, b):
                                      f"{b.shape}"))
     rows = b.shape[-1] if vector else b.shape[-2]
     if rows != n:
-        raise ValueError(message(op, f"b must have n = {n} rows to match a {a.shape}, got "
+        raise ValueError(message(op, f"b must have n = {n} rows to match {a_name} {a.shape}, got "
                                      f"b of shape {b.shape}"))
     bbatch = b.shape[:-1] if vector else b.shape[:-2]
-    batch = _checks.broadcast_batch(op, ("a", "b"), (a.shape[:-2], bbatch))
+    batch = _checks.broadcast_batch(op, (a_name, "b"), (a.shape[:-2], bbatch))
     k = 1 if vector else b.shape[-1]
     return vector, batch, n, k
 

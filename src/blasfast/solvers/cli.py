@@ -158,10 +158,12 @@ def run_solve(args):
         return 2
     gpu = args.device == "gpu" or (args.device == "auto" and _backend.gpu_available())
     try:
+        which = "MATRIX.mtx"
         a = _read(args.matrix)
+        which = "--rhs"
         b = _read(args.rhs, "right-hand side") if args.rhs else None
     except InputError as e:
-        print(f"blasfast solve: cannot read input: {e}", file=sys.stderr)
+        print(f"blasfast solve: cannot read {which} {e}", file=sys.stderr)
         return 1
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         print(f"blasfast solve: {args.matrix}: the matrix must be square, got {a.shape}",

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.linalg import LinAlgWarning
 
 from .. import _checks
-from .._backend import get_array_module
+from .._backend import get_array_module, is_device_array
 from .._errors import LinAlgError, message
 from . import _args, _errstate, _factor, _lu_cpu
 from ._solve import WORKING, check_system
@@ -258,7 +258,7 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     if np.dtype(piv.dtype).kind not in "iu":
         raise TypeError(message(op, f"piv must have an integer dtype (LAPACK pivots), got "
                                     f"{np.dtype(piv.dtype).name}"))
-    vector, batch, n, k = check_system(op, lu, b.astype(lu.dtype, copy=False))
+    vector, batch, n, k = check_system(op, lu, b.astype(lu.dtype, copy=False), "lu")
     if piv.shape != lu.shape[:-1]:
         raise ValueError(message(op, f"piv must have shape {lu.shape[:-1]}, got {piv.shape}"))
     for name, sc in (("row_scale", getattr(lu_and_piv, "row_scale", None)),
@@ -279,6 +279,12 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     lu3 = lu.reshape(ls, n, n)
     piv3 = piv.reshape(ls, n)
     perm3 = getattr(lu_and_piv, "_perm", None)   # kept by lu_factor on the GPU path
+    if perm3 is not None and (tuple(perm3.shape) != tuple(lu.shape[:-1])
+                              or not is_device_array(perm3) == (xp is not np)
+                              or np.dtype(perm3.dtype).kind not in "iu"):
+        raise ValueError(message(op, f"lu_and_piv.perm must be an integer array of shape "
+                                     f"{lu.shape[:-1]} on lu's device, got "
+                                     f"{_checks.describe(perm3)}"))
     perm3 = None if perm3 is None else perm3.reshape(ls, n)
     rs = getattr(lu_and_piv, "row_scale", None)
     cs = getattr(lu_and_piv, "col_scale", None)
@@ -291,8 +297,12 @@ def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
     if ls and n:
         flags = _host(xp.concatenate([
             (xp.diagonal(lu3, axis1=1, axis2=2) != 0).all(axis=1),
-            ((piv3 >= 0) & (piv3 < n)).all(axis=1)]))
-        singular, piv_ok = ~flags[:ls], flags[ls:]
+            ((piv3 >= 0) & (piv3 < n)).all(axis=1)]
+            + ([] if perm3 is None else [((perm3 >= 0) & (perm3 < n)).all(axis=1)])))
+        singular, piv_ok = ~flags[:ls], flags[ls:2 * ls]
+        if perm3 is not None and not flags[2 * ls:].all():
+            raise ValueError(message(op, f"lu_and_piv.perm must hold row indices in [0, {n})"
+                                         " (a row permutation, as lu_factor keeps it)"))
     else:
         singular, piv_ok = np.zeros(ls, bool), np.ones(ls, bool)
     if not piv_ok.all():
