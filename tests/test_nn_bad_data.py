@@ -219,3 +219,14 @@ def test_device_path_checks_data_once_and_names_the_bad_batch(data, monkeypatch)
         fit(m, bad, y)
     with pytest.raises(FloatingPointError, match="became nan at epoch 2, batch 2 of 5"):
         fit(m, x, y, epochs=3, loss=LossTurningNaN(bad_call=7))
+
+
+def test_save_and_load_refuse_a_non_path(tmp_path):
+    """``open(5, 'wb')`` would write the model to file descriptor 5."""
+    m = model()
+    with pytest.raises(TypeError, match="Sequential.save: path must be a path"):
+        m.save(5)
+    with pytest.raises(TypeError, match="Sequential.load: path must be a path"):
+        Sequential.load(None)
+    m.save(tmp_path / "m.npz")   # os.PathLike still works
+    assert repr(Sequential.load(tmp_path / "m.npz")) == repr(m)

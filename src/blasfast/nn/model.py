@@ -511,8 +511,10 @@ class Sequential:
         Raises
         ------
         TypeError
-            If ``mixed_precision`` has no ``state_dict``.
+            If ``path`` is not a str or os.PathLike (an int would be taken by ``open`` as
+            a file descriptor), or ``mixed_precision`` has no ``state_dict``.
         """
+        path = _args.path("Sequential.save", "path", path)
         arrays = {"format": np.array(_FORMAT),
                   "architecture": np.array(json.dumps(self.architecture()))}
         def host(a):
@@ -549,6 +551,8 @@ class Sequential:
 
         Raises
         ------
+        TypeError
+            If ``path`` is not a str or os.PathLike.
         FileNotFoundError
             If ``path`` does not exist.
         ValueError
@@ -557,6 +561,7 @@ class Sequential:
             wrong shape or dtype, or the optimizer or mixed-precision state is malformed.
             The message names the file and what is wrong.
         """
+        path = _args.path("Sequential.load", "path", path)
         data = _read_npz(path)
         where = f"Sequential.load: {path}"
         if str(data.pop("format", "")) != _FORMAT:
