@@ -70,12 +70,19 @@ def _examples(xp):
     return max(8, n // 2) if is_emulator(xp) else n
 
 
+def _fresh(a):
+    """A C-contiguous copy that shares no memory with ``a`` (``numpy.asarray`` of a
+    contiguous array would alias it, and the inputs-unmodified check would compare an
+    array with itself)."""
+    return np.array(a, order="C", copy=True)
+
+
 def _place(xp, a, layout, rng):
     """Host array ``a`` as an ``xp`` array with the given memory layout, same values."""
     if layout == "C" or a.ndim < 2 and layout == "F":
-        return xp.asarray(np.ascontiguousarray(a))
+        return xp.asarray(_fresh(a))
     if layout == "F":        # each matrix transposed in memory (the batch still outermost)
-        return xp.asarray(np.ascontiguousarray(np.swapaxes(a, -1, -2))).swapaxes(-1, -2)
+        return xp.asarray(_fresh(np.swapaxes(a, -1, -2))).swapaxes(-1, -2)
     if layout == "strided":
         big = rng.standard_normal(tuple(2 * d + 1 for d in a.shape)).astype(a.dtype)
         idx = tuple(slice(1, None, 2) for _ in a.shape)
@@ -83,7 +90,7 @@ def _place(xp, a, layout, rng):
         return xp.asarray(big)[idx]
     # negative strides on every axis
     rev = tuple(slice(None, None, -1) for _ in a.shape)
-    return xp.asarray(np.ascontiguousarray(a[rev]))[rev]
+    return xp.asarray(_fresh(a[rev]))[rev]
 
 
 def _data(rng, shape, dtype):
@@ -175,6 +182,7 @@ def _run_gemm(xp, p):
     copies = {"a": (a, ha), "b": (b, hb)}
     if c is not None and out is not c:
         copies["c"] = (c, hc.copy())
+    hc = None if hc is None else hc.copy()   # c's values before an in-place update
     d = bf.batched_gemm(a, b, c, out=out, **kw)
     assert type(d) is type(a)
     assert d.dtype == out_dtype, f"dtype {d.dtype}, expected {out_dtype}"
