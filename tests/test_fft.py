@@ -388,3 +388,20 @@ def test_errors(call, exc, pattern):
 def test_host_and_device_arrays_are_not_mixed_in_fftconvolve(dev):
     with pytest.raises(TypeError, match="same side"):
         bff.fftconvolve(np.ones(4, np.float32), dev.ones(4, np.float32))
+
+
+def test_stream_argument(dev, rng):
+    # a stream object runs the transform on it; anything else is refused before any work
+    x = crandn(rng, (3, 64))
+    stream = dev.cuda.Stream()
+    for f in (bff.fft, bff.fftn):
+        y = f(dev.asarray(x), stream=stream)
+        ref = getattr(np.fft, f.__name__)(x.astype(np.complex128))
+        assert rel_err(y, ref) <= bound("split16", levels(64) + levels(3) + 1, 192)
+        with pytest.raises(TypeError, match=rf"{f.__name__}: stream must be None or a CUDA "
+                                            r"stream .*got str 'default'"):
+            f(dev.asarray(x), stream="default")
+    y = bff.fftconvolve(dev.asarray(x.real), dev.asarray(x.real[:, :5]), axes=1, stream=stream)
+    assert y.shape == (3, 68)
+    with pytest.raises(ValueError, match="fftconvolve: stream applies to device"):
+        bff.fftconvolve(x.real, x.real, stream=stream)
