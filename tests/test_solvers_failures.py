@@ -178,8 +178,8 @@ rng = np.random.default_rng(0)
 a = rng.standard_normal((5, 5)); b = rng.standard_normal(5)
 lu, piv = bf.lu_factor(a)
 for name, xp in mods:
-    for bad in (np.full(5, 10**6, np.int32), np.full(5, 99, np.int32), np.full(5, -1, np.int32),
-                np.array([0, 1, 2, 3, 5], np.int64)):
+    for bad in (np.full(5, 10**6, np.int32), np.full(5, 99, np.int32),
+                np.full(5, -1, np.int32), np.array([0, 1, 2, 3, 5], np.int64)):
         try:
             bf.lu_solve((xp.asarray(lu), xp.asarray(bad)), xp.asarray(b))
             print(name, "no error")

@@ -3,11 +3,14 @@
 * :func:`solve` -- ``A x = b`` for (..., n, n) stacks with one or several right-hand
   sides: a low-precision LU (FP16 tensor cores on the GPU by default), then iterative
   refinement (IR) or GMRES-IR in float64 until the LAPACK ``dsgesv`` backward-error test
-  holds, with an FP64 fallback that is always reported;
+  holds, with an FP64 fallback that is always reported (``dgesvx``-like: equilibrated LU
+  with FP64 refinement, then Householder QR) and whose result must pass the same test,
+  or the system is reported 'inaccurate';
 * :func:`lu_factor` / :func:`lu_solve` -- ``scipy.linalg`` semantics in any factor
   precision;
 * :func:`errstate` / :func:`seterr` / :func:`geterr` -- raise, warn or only report
-  failures (singular systems, NaN input, no convergence without fallback);
+  failures (singular systems, NaN input, no convergence without fallback, inaccurate
+  results);
 * :func:`generate_matrix` -- MAGMA's test matrices with a prescribed condition number.
 
 Every function takes NumPy arrays (CPU path: the same algorithm in NumPy/LAPACK, with the
