@@ -92,7 +92,8 @@ digits CNN 0.9800 / 0.9756 / 0.9756; MNIST CNN (cosine, seeds 0 / 1 / 2)
 reports the test accuracy of 16-bit inference with the trained weights.
 
 The output ends with parseable lines: 'test accuracy: 0.9742', 'train time: ...',
-'wall time: ...'. Exit codes: 0 ok, 1 data error, 2 usage error.
+'wall time: ...'. Exit codes: 0 ok, 1 data or --save error or divergence,
+2 usage error.
 """
 
 
