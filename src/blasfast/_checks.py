@@ -24,8 +24,10 @@ from ._errors import message
 def describe(value):
     """A short description of ``value`` for an error message (arrays by shape and dtype,
     never by contents; other values by type and a truncated ``repr``)."""
+    if isinstance(value, type):  # a class (np.float16 has shape/dtype descriptors)
+        return f"the class {value.__module__}.{value.__qualname__}"
     shape_, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape_ is not None and dtype is not None:
+    if isinstance(shape_, tuple) and dtype is not None:
         return f"{type(value).__name__} of shape {tuple(shape_)} and dtype {dtype}"
     text = repr(value)
     if len(text) > 40:
