@@ -27,7 +27,7 @@ def describe(value):
     if isinstance(value, type):  # a class (np.float16 has shape/dtype descriptors)
         return f"the class {value.__module__}.{value.__qualname__}"
     shape_, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if isinstance(shape_, tuple) and dtype is not None:
+    if isinstance(shape_, tuple) and shape_ != () and dtype is not None:
         return f"{type(value).__name__} of shape {tuple(shape_)} and dtype {dtype}"
     text = repr(value)
     if len(text) > 40:
