@@ -26,7 +26,10 @@ are the measure of blasfast's own overhead.
 Timing: each entry is the best (minimum) of ``REPEAT`` rounds of ``NUMBER`` calls, the
 entries interleaved round by round so that a load change on a shared machine hits them
 all alike; the minimum is the usual estimator for a deterministic host cost (noise only
-adds time). pytest-benchmark's own table is kept beside it.
+adds time). Rounds are short (about 1 ms) so that on a loaded machine some round of every
+entry runs without being preempted: with 10 ms rounds the ratios scattered by 2x from run
+to run on a shared 2-core VM, with 1 ms rounds by a few percent. pytest-benchmark's own
+table is kept beside it.
 """
 
 import math
@@ -38,8 +41,8 @@ import pytest
 import blasfast as bf
 
 SHAPES = [(1, 2, 2), (10000, 8, 8)]
-NUMBER = {(1, 2, 2): 2000, (10000, 8, 8): 20}  # calls a round
-REPEAT = 7                                       # rounds; the minimum is kept
+NUMBER = {(1, 2, 2): 200, (10000, 8, 8): 5}  # calls a round (short: few preemptions)
+REPEAT = 40                                      # rounds; the minimum is kept
 NUMPY = "numpy.matmul"
 IMPLS = [NUMPY, "batched_gemm cpu", "batched_gemm gpu alloc", "batched_gemm gpu out",
          "plan() gpu", "plan(a, b) gpu"]

@@ -5,7 +5,6 @@ Numerics use the bound of tests/test_gemm.py (``gemm_bounds.assert_gemm_close``:
 the function share one configuration, so their results are compared bit for bit.
 """
 
-import warnings
 
 import numpy as np
 import pytest
@@ -287,3 +286,21 @@ def test_record_launches_runs_nothing():
     assert np.all(np.isnan(out.get())) and sum(_module.executed.values()) == before
     bf.batched_gemm(a, a, out=out)  # outside the block, launches run again
     np.testing.assert_allclose(out.get(), np.full((2, 3, 3), 3.0))
+
+
+def test_planned_scalars_are_read_only(rng):
+    a, b, _ = _operands(np, rng)
+    plan = bf.BatchedGemm(a, b, alpha=2.0)
+    with pytest.raises(AttributeError):
+        plan.alpha = 3.0
+    assert plan.alpha == 2.0 and plan.trans_a is False
+
+
+def test_stream_argument_on_the_device_paths(dev, rng):
+    a, b, c = _operands(dev, rng)
+    stream = dev.cuda.Stream()
+    plan = bf.BatchedGemm(a, b, c, beta=1.0, out=dev.empty((4, 5, 6), np.float32))
+    assert_gemm_close(plan.execute(stream=stream), a, b, c, 1.0, 1.0)
+    bf.batched_gemm(a, b)  # the function's cached path takes a stream too
+    assert_gemm_close(bf.batched_gemm(a, b, stream=stream), a, b)
+    stream.synchronize()

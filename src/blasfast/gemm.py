@@ -19,7 +19,6 @@ from . import _checks, _dtypes, _gemm_config
 from . import _backend
 from ._backend import get_array_module
 from ._errors import message
-from ._gemm_cpu import _gemm_cpu_product
 from .kernels import _compile
 
 __all__ = ["batched_gemm", "matmul"]
@@ -319,7 +318,12 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     several matrices per block (MAGMA's small-size design); otherwise a shared-memory
     tiled kernel with register micro-tiles on CUDA cores (FP64/FP32) or WMMA tensor-core
     tiles (FP16/BF16/TF32). Batch dimensions that cannot be folded into two strides are
-    looped on the host (one launch each). NaN and Inf in ``a``/``b`` propagate as in IEEE
+    looped on the host (one launch each). The configuration (kernel, tile, grid, strides and
+    the launch's argument list) is cached per (array kind, shapes, strides, dtypes,
+    ``beta == 0``, ``trans_a``, ``trans_b``, ``compute``, device), 64 entries, least
+    recently used out: a repeated call re-checks only ``out``'s overlaps and launches. To
+    skip even that, and the key's construction, plan once with :class:`blasfast.BatchedGemm`.
+    NaN and Inf in ``a``/``b`` propagate as in IEEE
     arithmetic; float32 denormals are flushed to zero on the GPU (CuPy compiles with
     ``-ftz=true``).
     {notes}

@@ -431,9 +431,9 @@ def gemm_vbatched(a_list, b_list, c_list=None, *, alpha=1.0, beta=0.0, trans_a=F
     TypeError
         Arguments that are not lists, an item that is not an array (``out=[None]``, a
         nested list), non-bool ``trans_a``/``trans_b``, a ``compute`` that is not a string,
-        a ``stream`` that is not a CUDA stream, an unsupported dtype, mixed dtypes (the message names
-        the item), ``c_list``/``out`` not in the result dtype, non-real ``alpha``/``beta``,
-        or host and device arrays in one call (naming the two items).
+        a ``stream`` that is not a CUDA stream, an unsupported dtype, mixed dtypes (the
+        message names the item), ``c_list``/``out`` not in the result dtype, non-real
+        ``alpha``/``beta``, or host and device arrays in one call (naming the two items).
     ValueError
         Lists of different lengths, items that are not 2-D, K mismatch in item ``i``,
         ``c_list[i]`` that does not broadcast to ``(M_i, N_i)``, ``out[i]`` of the wrong

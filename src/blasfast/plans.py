@@ -60,6 +60,15 @@ def _device_id(kind):
     return 0
 
 
+def _emulated_may_share_memory(x, y):
+    """``blasfast.emulator.may_share_memory`` less its argument unwrapping: the bounds
+    check on the host views (``_a``) of emulated arrays, which is what it computes."""
+    return np.may_share_memory(x._a, y._a)
+
+
+_SHARE = {_NUMPY: np.may_share_memory, _EMULATOR: _emulated_may_share_memory}
+
+
 def _signature(x):
     return None if x is None else (x.shape, x.strides, x.dtype)
 
@@ -182,6 +191,7 @@ class _Core:
         self.k = a.shape[-2] if trans_a else a.shape[-1]
         self.prec = _gemm_config.Precision(a.dtype, out_dtype, compute)
         self.tile = None
+        self.share = _SHARE[self.kind] if self.kind != _CUPY else xp.may_share_memory
         if self.kind == _NUMPY:
             self._init_cpu(a.dtype)
         else:
@@ -248,7 +258,7 @@ class _Core:
         self._grid, self._block = tile.grid(m, n, per_launch), (tile.threads,)
         i32, i64 = np.int32, np.int64
         self._scalar = prec.acc_dtype.type
-        self._zero = self._scalar(0.0)
+        self._zero, self._one = self._scalar(0.0), self._scalar(1.0)
         self._head = (i32(m), i32(n), i32(k), i64(per_launch), i64(plan.inner[0]))
         sam, sak, sbk, sbn, scm, scn, sdm, sdn = (i64(s) for s in plan.mat)
         so, si = [i64(s) for s in plan.outer[1]], [i64(s) for s in plan.inner[1]]
@@ -260,11 +270,12 @@ class _Core:
     def args(self, a, b, c, d, alpha, beta):
         """The kernel's argument tuple (``c`` is ignored when C is not read)."""
         sc = self._scalar
+        alpha = self._one if alpha == 1 else sc(alpha)
         if self.c_read:
-            return (self._head + (sc(alpha), sc(beta), a) + self._sa + (b,) + self._sb
-                    + (c,) + self._sc + (d,) + self._sd)
-        return (self._head + (sc(alpha), self._zero, a) + self._sa + (b,) + self._sb
-                + (d,) + self._sc + (d,) + self._sd)
+            return (*self._head, alpha, sc(beta), a, *self._sa, b, *self._sb,
+                    c, *self._sc, d, *self._sd)
+        return (*self._head, alpha, self._zero, a, *self._sa, b, *self._sb,
+                d, *self._sc, d, *self._sd)
 
     def _run_gpu(self, a, b, c, out, alpha, beta, stream=None):
         d = self.xp.empty(self.shape, self.out_dtype) if out is None else out
@@ -293,12 +304,9 @@ class _Core:
         """``out`` is writable and overlaps neither ``a``, ``b`` nor (unless it is ``c``
         itself) ``c``: what the key cannot pin. False sends the call to full validation,
         which raises or (out a distinct view equal to c) accepts."""
-        if self.kind == _NUMPY:
-            if not out.flags.writeable:
-                return False
-            share = np.may_share_memory
-        else:
-            share = self.xp.may_share_memory
+        if self.kind == _NUMPY and not out.flags.writeable:
+            return False
+        share = self.share
         if share(out, a) or share(out, b):
             return False
         return c is None or c is out or not share(out, c)
@@ -327,6 +335,8 @@ class BatchedGemm:
 
     Attributes
     ----------
+    alpha, beta, trans_a, trans_b
+        The planned values (read-only: a change needs a new plan).
     shape : tuple of int
         The result's shape.
     dtype : numpy.dtype
@@ -390,12 +400,34 @@ class BatchedGemm:
                            out_dtype, shape)
         self._a, self._b, self._c, self._out = a, b, c, out
         self._sig = tuple(_signature(x) for x in (a, b, c, out))
-        self.alpha, self.beta = alpha, beta
-        self.trans_a, self.trans_b = trans_a, trans_b
-        self.shape, self.dtype, self.compute = shape, out_dtype, compute
+        self._type = type(a)
+        self._alpha, self._beta = alpha, beta
+        self._trans_a, self._trans_b = trans_a, trans_b
+        self._shape, self._dtype, self._compute = shape, out_dtype, compute
         self._graph = None
+        self._prebuild()
+
+    def _prebuild(self):
+        """The launch ``(function, grid, block, args)`` on the planned operands, when they
+        include ``out`` and one launch does it (GPU path), else None."""
+        core = self._core
+        self._launch = None
+        if (core is not None and core.kind != _NUMPY and self._out is not None
+                and not core._no_launch and not core._general):
+            self._launch = (core._fn, core._grid, core._block,
+                            core.args(self._a, self._b, self._c, self._out, self.alpha,
+                                      self.beta))
 
     # ------------------------------------------------------------------ properties
+    # Read-only: the prebuilt launch holds them; a new value needs a new plan.
+    alpha = property(lambda self: self._alpha, doc="The planned alpha.")
+    beta = property(lambda self: self._beta, doc="The planned beta.")
+    trans_a = property(lambda self: self._trans_a, doc="Whether op(A) is A transposed.")
+    trans_b = property(lambda self: self._trans_b, doc="Whether op(B) is B transposed.")
+    shape = property(lambda self: self._shape, doc="The result's shape.")
+    dtype = property(lambda self: self._dtype, doc="The result's dtype.")
+    compute = property(lambda self: self._compute, doc="The resolved precision.")
+
     @property
     def tile(self):
         core = self._core
@@ -420,7 +452,7 @@ class BatchedGemm:
     # ------------------------------------------------------------------ execute
     def _match(self, name, x, sig):
         core = self._core
-        if type(x) is not type(self._a):
+        if type(x) is not self._type:
             raise TypeError(message(
                 f"{_OP}.execute", f"{name} must be a {_KIND_NAMES[core.kind]} array like the "
                                   f"planned one, got {type(x).__name__}"))
@@ -468,42 +500,48 @@ class BatchedGemm:
         core = self._core
         if core is None:
             self._live()
+        if a is None and b is None and c is None and out is None:  # the planned operands
+            if stream is not None:
+                _backend.check_stream(f"{_OP}.execute", stream)
+            launch = self._launch
+            if launch is not None and stream is None:  # the argument list is prebuilt
+                launch[0](launch[1], launch[2], launch[3])
+                return self._out
+            return core.run(self._a, self._b, self._c, self._out, self._alpha, self._beta,
+                            stream)
         sig_a, sig_b, sig_c, sig_out = self._sig
-        checked = a is None and b is None and c is None and out is None
+        planned = self._type
         if a is None:
             a = self._a
-        elif (type(a) is not type(self._a) or a.shape != sig_a[0] or a.strides != sig_a[1]
-              or a.dtype != sig_a[2]):
+        elif type(a) is not planned or (a.shape, a.strides, a.dtype) != sig_a:
             self._match("a", a, sig_a)
         if b is None:
             b = self._b
-        elif (type(b) is not type(self._a) or b.shape != sig_b[0] or b.strides != sig_b[1]
-              or b.dtype != sig_b[2]):
+        elif type(b) is not planned or (b.shape, b.strides, b.dtype) != sig_b:
             self._match("b", b, sig_b)
         if c is None:
             c = self._c
         elif sig_c is None:
             raise ValueError(message(f"{_OP}.execute", "c was given but the plan has no c; "
                                                        "make a plan with c"))
-        elif (type(c) is not type(self._a) or c.shape != sig_c[0] or c.strides != sig_c[1]
-              or c.dtype != sig_c[2]):
+        elif type(c) is not planned or (c.shape, c.strides, c.dtype) != sig_c:
             self._match("c", c, sig_c)
         if out is None:
             out = self._out
-        else:
-            sig = sig_out or (self.shape, None, self.dtype)
-            if (type(out) is not type(self._a) or out.shape != sig[0] or out.dtype != sig[2]
-                    or (sig_out is not None and out.strides != sig[1])
-                    or (sig_out is None and not out.flags.c_contiguous)):
-                self._match_out(out, sig)
-        if not checked and out is not None and not core.out_is_free(a, b, c, out):
+        elif sig_out is not None:
+            if type(out) is not planned or (out.shape, out.strides, out.dtype) != sig_out:
+                self._match("out", out, sig_out)
+        elif (type(out) is not planned or out.shape != self._shape or out.dtype != self._dtype
+              or not out.flags.c_contiguous):
+            self._match_out(out, (self.shape, None, self.dtype))
+        if out is not None and not core.out_is_free(a, b, c, out):
             self._refuse_out(a, b, c, out)
         if stream is not None:
             _backend.check_stream(f"{_OP}.execute", stream)
-        return core.run(a, b, c, out, self.alpha, self.beta, stream)
+        return core.run(a, b, c, out, self._alpha, self._beta, stream)
 
     def _match_out(self, out, sig):
-        if sig[1] is None and type(out) is type(self._a) and out.dtype == sig[2] \
+        if sig[1] is None and type(out) is self._type and out.dtype == sig[2] \
                 and out.shape == sig[0]:
             raise ValueError(message(
                 f"{_OP}.execute", f"out must be C-contiguous (the plan was made without out), "
@@ -583,6 +621,7 @@ class BatchedGemm:
             best = min(times, key=times.get)
             self._core = _Core(xp, a, b, c, self._out, beta_zero, self.trans_a,
                                self.trans_b, self.compute, self.dtype, self.shape, tile=best)
+            self._prebuild()
         return times
 
     def capture(self, stream=None):
@@ -618,6 +657,7 @@ class BatchedGemm:
             self._core = core = _Core(core.xp, self._a, self._b, self._c, self._out,
                                       self.beta == 0, self.trans_a, self.trans_b,
                                       self.compute, self.dtype, self.shape, tile=core.tile)
+            self._prebuild()
         if core.kind != _CUPY:
             warnings.warn("BatchedGemm.capture: no CUDA graphs on the "
                           + ("CPU path" if core.kind == _NUMPY else "CUDA emulator")
@@ -638,7 +678,7 @@ class BatchedGemm:
         """Drop the configuration, the operands and any captured graph (idempotent)."""
         self._core = None
         self._a = self._b = self._c = self._out = None
-        self._graph = None
+        self._graph = self._launch = None
 
     def __enter__(self):
         self._live("__enter__")
