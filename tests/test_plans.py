@@ -304,3 +304,39 @@ def test_stream_argument_on_the_device_paths(dev, rng):
     bf.batched_gemm(a, b)  # the function's cached path takes a stream too
     assert_gemm_close(bf.batched_gemm(a, b, stream=stream), a, b)
     stream.synchronize()
+
+
+def test_cache_keys_tell_every_option_apart(xp, rng, monkeypatch):
+    """One shape, many layouts and options: each call must get its own configuration, so
+    a second pass over the same calls (all cached) gives the first pass's results bit for
+    bit, and every result meets the bound."""
+    monkeypatch.setattr(plans, "CACHE_SIZE", 256)  # the 64 calls' keys all stay cached
+    m, n, k = 6, 5, 7
+    a = rand(xp, rng, (3, m, k), np.float32)
+    a_t = rand(xp, rng, (3, k, m), np.float32).swapaxes(-1, -2)  # same shape, other strides
+    b = rand(xp, rng, (3, k, n), np.float32)
+    b_t = rand(xp, rng, (3, n, k), np.float32)
+    c_full, c_row = rand(xp, rng, (3, m, n), np.float32), rand(xp, rng, (n,), np.float32)
+    calls = []
+    for aa in (a, a_t):
+        for bb, tb in ((b, False), (b_t, True)):
+            for c, beta in ((None, 0.0), (c_full, 0.5), (c_row, -1.0), (c_full, 0.0)):
+                for compute in (None, "tf32"):
+                    for with_out in (False, True):
+                        calls.append((aa, bb, tb, c, beta, compute, with_out))
+
+    def run(aa, bb, tb, c, beta, compute, with_out):
+        out = xp.full((3, m, n), np.nan, np.float32) if with_out else None
+        return bf.batched_gemm(aa, bb, c, alpha=1.5, beta=beta, trans_b=tb, out=out,
+                               compute=compute)
+
+    first = [to_numpy(run(*call)) for call in calls]
+    built = plans.stats["built"]
+    for call, d0 in zip(calls, first):
+        aa, bb, tb, c, beta, compute, _ = call
+        d = run(*call)
+        np.testing.assert_array_equal(to_numpy(d), d0)
+        assert_gemm_close(d, aa, bb, c, 1.5, beta, trans_b=tb,
+                          operand_rounding=2.0**-11 if compute == "tf32" else 0.0,
+                          u=2.0**-24)
+    assert plans.stats["built"] == built  # the second pass planned nothing
