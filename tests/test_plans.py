@@ -340,3 +340,37 @@ def test_cache_keys_tell_every_option_apart(xp, rng, monkeypatch):
                           operand_rounding=2.0**-11 if compute == "tf32" else 0.0,
                           u=2.0**-24)
     assert plans.stats["built"] == built  # the second pass planned nothing
+
+
+# --- on a real GPU only: autotune's CUDA-event timing and CuPy graph capture ----------------
+
+def test_autotune_times_every_candidate_on_a_gpu(dev, rng):
+    if is_emulator(dev):
+        pytest.skip("the emulator has no time to measure (see the stand-in timer test)")
+    a, b, c = _operands(dev, rng, m=40, n=50, k=30)
+    out = dev.full(c.shape, np.nan, np.float32)
+    plan = bf.BatchedGemm(a, b, c, beta=1.0, out=out)
+    times = plan.autotune(repeat=3)
+    assert times and all(np.isfinite(t) and t > 0 for t in times.values())
+    assert set(times) == set(plans.candidate_tiles(plan._core.prec, 40, 50, 30))
+    assert plan.tile == min(times, key=times.get)
+    assert np.all(np.isnan(to_numpy(out)))  # timed into scratch
+    assert_gemm_close(plan.execute(), a, b, c, 1.0, 1.0)
+
+
+def test_capture_replays_a_cuda_graph_on_a_gpu(dev, rng):
+    if is_emulator(dev):
+        pytest.skip("no CUDA graphs on the emulator (see the fallback test)")
+    a, b, _ = _operands(dev, rng)
+    plan = bf.BatchedGemm(a, b)
+    graph = plan.capture()
+    assert graph.captured
+    d = graph.launch()
+    dev.cuda.Stream.null.synchronize()
+    graph._stream.synchronize()
+    assert_gemm_close(d, a, b)
+    a[...] = rand(dev, rng, a.shape, np.float32)
+    dev.cuda.runtime.deviceSynchronize()
+    assert graph.launch() is d
+    graph._stream.synchronize()
+    assert_gemm_close(d, a, b)
