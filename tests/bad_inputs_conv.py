@@ -190,8 +190,8 @@ CASES += [
 # -- conv2d_dgrad --------------------------------------------------------------------------
 CASES += _not_array(conv2d_dgrad, "dy", lambda v: conv2d_dgrad(v, W, XS))
 CASES += _not_array(conv2d_dgrad, "w", lambda v: conv2d_dgrad(DY, v, XS))
-CASES += _not_array(conv2d_dgrad, "w_winograd", lambda v: conv2d_dgrad(DY, W, XS,
-                                                                       w_winograd=v), optional=True)
+CASES += _not_array(conv2d_dgrad, "w_winograd",
+                    lambda v: conv2d_dgrad(DY, W, XS, w_winograd=v), optional=True)
 CASES += _shape_arg(conv2d_dgrad, "x_shape", lambda v: conv2d_dgrad(DY, W, v), "NCHW")
 CASES += _common(conv2d_dgrad, lambda **kw: conv2d_dgrad(DY, W, XS, **kw))
 CASES += [

@@ -53,7 +53,8 @@ PRECISIONS = [(F64, "float64", 2.0**-53, 0.0), (F32, "float32", 2.0**-24, 0.0),
 OUT_UNIT = {F16: 2.0**-11, bfloat16: 2.0**-8}
 LAYOUTS = ["C", "F", "strided", "negative"]
 SIZES = [0, 1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 33, 47]
-SMALL_SIZES = [0, 1, 2, 3, 5, 7, 13, 17, 33, 47, 65]   # > 32: the tiled and tensor-core kernels
+# the emulator's sizes: fewer, but above 32 too (the tiled and tensor-core kernels)
+SMALL_SIZES = [0, 1, 2, 3, 5, 7, 13, 17, 33, 47, 65]
 BATCH_DIMS = [0, 1, 2, 3, 5]
 
 #: examples run per (op, precision, array module); printed at the end of each test.
