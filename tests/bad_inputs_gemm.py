@@ -117,6 +117,13 @@ CASES = [
          "compute must be one of"),
     Case(bf.BatchedGemm, "out", lambda: bf.BatchedGemm(_M, _M, out=_M), ValueError,
          "overlaps a"),
+    # --- warmup (checked before the GPU check, so these run with no GPU)
+    Case(bf.warmup, "families", lambda: bf.warmup("gemm"), TypeError,
+         "iterable of family names", label="a-string"),
+    Case(bf.warmup, "families", lambda: bf.warmup(3), TypeError, "iterable of family names",
+         label="an-int"),
+    Case(bf.warmup, "families", lambda: bf.warmup(["gemm", "nope"]), ValueError,
+         "must be one of .*got 'nope'", label="unknown-name"),
 ]
 
 EXEMPT = {}

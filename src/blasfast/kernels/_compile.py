@@ -257,8 +257,10 @@ def warmup(families=None):
     ------
     RuntimeError
         If no CUDA GPU is usable.
-    KeyError
-        For an unknown family name.
+    TypeError
+        If ``families`` is not an iterable of names (a single string included).
+    ValueError
+        For an unknown family name (checked before anything compiles).
     KernelCompileError
         If a family fails to compile.
 
@@ -268,12 +270,19 @@ def warmup(families=None):
     CuPy's on-disk cache holds the cubins; call this before timing anything. Synchronous.
     """
     from .. import _backend
+    from .._checks import choice, describe
 
+    if families is None:
+        names = list(_families)
+    elif isinstance(families, (str, bytes)) or not hasattr(families, "__iter__"):
+        raise TypeError(f"warmup: families must be an iterable of family names such as "
+                        f"['gemm'], got {describe(families)}")
+    else:
+        names = [choice("warmup", "families", name, tuple(_families)) for name in families]
     if not _backend.gpu_available():
         raise RuntimeError("warmup: no usable CUDA GPU; kernels compile only for a device "
                            "(use `python -m blasfast.kernels check` to compile-check "
                            "without one)")
-    names = list(_families) if families is None else list(families)
     for name in names:
         fam = _families[name]
         get_function(name, fam.name_expressions[0])
