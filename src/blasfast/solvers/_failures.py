@@ -17,14 +17,15 @@ def handle_failures(op, info, *, stacked, mode):
 
     ``mode`` is 'raise', 'warn' or 'ignore' (already resolved for this call).
     """
-    status = np.atleast_1d(info.status)
+    status = np.ravel(info.status)            # flat, as the indices below (any batch ndim)
     bad = np.flatnonzero(np.isin(status, FAILED))
     if bad.size == 0 or mode == "ignore":
         return
-    reasons = np.atleast_1d(info.reason)
+    reasons = np.ravel(info.reason)
     if stacked:
         shape = np.shape(info.status)
-        items = [f"system {np.unravel_index(i, shape)}: {status[i]} ({reasons[i]})"
+        items = [f"system {tuple(int(j) for j in np.unravel_index(i, shape))}: "
+                 f"{status[i]} ({reasons[i]})"
                  for i in bad[:3]]
         more = f" and {bad.size - 3} more" if bad.size > 3 else ""
         text = (f"{bad.size} of {status.size} systems failed: " + "; ".join(items) + more

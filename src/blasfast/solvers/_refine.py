@@ -209,3 +209,13 @@ def threshold(anorm, n, wdtype, tol):
     if tol is None:
         return anorm * math.sqrt(n) * unit_roundoff(wdtype)
     return anorm * float(tol)
+
+
+def fallback_threshold(anorm, n, wdtype, tol):
+    """The FP64 fallback's acceptance constant: ``threshold``, but at least
+    ``2 eps ||A||_inf`` when ``tol`` is None. For n < 4, ``sqrt(n) eps`` lies below the
+    rounding level of ``x`` itself (a 1 x 1 system's exactly rounded ``x = fl(b / a)``
+    has backward error up to ``eps / (1 - eps)``); a ``tol`` given is applied as given."""
+    if tol is None:
+        return anorm * max(math.sqrt(n), 2.0) * unit_roundoff(wdtype)
+    return anorm * float(tol)

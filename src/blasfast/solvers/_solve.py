@@ -162,7 +162,9 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     matrix, growth ``2**(n-1)``), Householder QR of ``B`` (backward stable whatever the
     growth) with the same refinement. Every result, the fallback's included, must pass
     the same test ``||b_j - A x_j||_inf <= tol' ||A||_inf ||x_j||_inf`` on ``x`` as
-    returned (rounded to the working precision) to count as solved: status 'fell back'.
+    returned (rounded to the working precision) to count as solved: status 'fell back'
+    (``tol'`` is ``tol``, or ``sqrt(n) eps`` raised to ``2 eps`` for n < 4 -- below that,
+    the rounding of ``x`` itself can fail it -- and is recorded in ``info.threshold``).
     A matrix is called 'singular' as LAPACK does -- an exactly zero pivot -- or when it
     is singular to working precision *after equilibration*: the fallback's estimated
     reciprocal condition number (``dgecon`` on the LU, ``dtrcon`` on QR's ``R``) is
@@ -279,6 +281,7 @@ def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype
             a64, b64 = a64 * sg, b64 * sg
         anorm = anorm * sigma
     cte = _refine.threshold(anorm, n, wdtype, tol)
+    out["cte_fb"] = _refine.fallback_threshold(anorm, n, wdtype, tol)
     bound = np.full(s, _refine.threshold(1.0, n, wdtype, tol))
     good = np.flatnonzero(finite)
     if xp is not np and n <= SMALL_N and good.size:
@@ -296,6 +299,7 @@ def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype
                                  wdtype=wdtype)
     if out["scaling"] is not None:
         out["scaling"]["sigma"] = sigma
+    bound[out["fell_back"]] = _refine.fallback_threshold(1.0, n, wdtype, tol)
     out["reason"] = full.reason
     out["status"][~finite] = "non-finite input"
     out["reason"][~finite] = "a or b contains NaN or Inf"
@@ -351,11 +355,13 @@ def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallbac
 def fallback_fp64(xp, a64, b64, idx, x, full, out, anorm, cte, wdtype=None):
     """Re-solve systems ``idx`` in FP64 (:mod:`._fallback`: equilibrated LU with FP64
     refinement, then Householder QR); updates ``x`` and the records. Every result must
-    pass the solver's backward-error test: 'fell back' if it does, 'singular' (exact zero
-    pivot or rcond < eps after equilibration; ``x`` NaN) or 'inaccurate' (``x`` the best
-    candidate) otherwise."""
+    pass the solver's backward-error test (``out['cte_fb']`` when set: the test with its
+    threshold at least ``2 eps``, see :func:`._refine.fallback_threshold`; else ``cte``):
+    'fell back' if it does, 'singular' (exact zero pivot or rcond < eps after
+    equilibration; ``x`` NaN) or 'inaccurate' (``x`` the best candidate) otherwise."""
     from . import _fallback
 
+    cte = out.get("cte_fb", cte)    # the acceptance floor of _refine.fallback_threshold
     for i in idx:
         status, xi, ber, text = _fallback.solve_one(xp, a64[i], b64[i], cte=float(cte[i]),
                                                     anorm=float(anorm[i]),

@@ -44,6 +44,8 @@ class SolveInfo:
         factorization failed (zero pivot, or overflow in an FP16 update), -31 refinement
         did not converge (``max_iter`` reached, stagnation or divergence).
     converged, fell_back : bool arrays
+        ``fell_back``: ``x`` came from the FP64 fallback (status 'fell back', or
+        'inaccurate' when even that failed the test).
     reason : object array of str
         Why refinement failed or a system could not be solved ('' otherwise).
     method : object array of str
@@ -53,7 +55,9 @@ class SolveInfo:
         stopping test), computed in float64 on ``x`` as returned (rounded to the working
         precision); at most ``threshold`` for every solved system.
     threshold : float array
-        The stopping test's bound on it: ``sqrt(n) * eps`` (or ``tol``).
+        The test's bound on it: ``sqrt(n) * eps`` (or ``tol``); for systems that went
+        through the FP64 fallback, ``max(sqrt(n), 2) * eps`` (or ``tol``): for n < 4,
+        ``sqrt(n) eps`` is below the rounding level of ``x`` itself.
     history : float array, shape (steps + 1, *batch)
         The backward error after the first solve and after each correction; NaN once a
         system has stopped.
