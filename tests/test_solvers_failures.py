@@ -353,3 +353,14 @@ def test_failures_in_a_two_dimensional_stack_are_named_by_their_index():
     assert info.status[1, 1] == "singular" and np.isnan(x[1, 1]).all()
     with bs.errstate(linalg="raise"), pytest.raises(LinAlgError, match=r"system \(1, 1\)"):
         bs.solve(a, rng.standard_normal((2, 3, 5)))
+
+
+def test_a_solution_beyond_float64_is_inaccurate_not_singular(xp):
+    """x = 1e600 is not representable: a failure named for what it is (A = 1e-300 I is
+    perfectly conditioned), with no NumPy overflow warning on the way."""
+    a, b = 1e-300 * np.eye(3), 1e300 * np.ones(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LinAlgError, match="inaccurate") as exc:
+            bs.solve(xp.asarray(a), xp.asarray(b))
+    assert "overflows float64" in exc.value.info.reason

@@ -57,9 +57,10 @@ def check(xp, a, b, x, cte, anorm, wdtype):
     ``b - A x_rounded`` is float64 (n, k). ``backward_error`` is
     ``max_j ||r_j||_inf / (||A||_inf ||x_j||_inf)`` (Inf when not finite).
     """
-    xw = x.astype(wdtype)
-    x64 = xw.astype(np.float64)
-    r = _refine.residual(a[None], x64[None], b[None])[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        xw = x.astype(wdtype)
+        x64 = xw.astype(np.float64)
+        r = _refine.residual(a[None], x64[None], b[None])[0]
     rn = _host(xp.abs(r).max(axis=0))
     xn = _host(xp.abs(x64).max(axis=0))
     with np.errstate(invalid="ignore", over="ignore"):
@@ -185,6 +186,10 @@ def solve_one(xp, a, b, *, cte, anorm, wdtype):
         cands.append((ber, x))
     ber, x = min(cands, key=lambda t: t[0]) if cands else (np.inf, None)
     what = "LU and QR" if QR_STAGE else "LU"
+    if not np.isfinite(ber):
+        return ("inaccurate", x, ber,
+                f"{lu_note}; the FP64 fallback ({what}) found no finite solution: x "
+                "overflows float64 (or b scaled with a tiny A did)")
     return ("inaccurate", x, ber,
             f"{lu_note}; the FP64 fallback ({what}, with refinement) did not pass the "
             f"backward-error test: best backward error {ber:.1e} > {cte / anorm:.1e}")
