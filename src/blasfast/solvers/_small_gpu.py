@@ -81,8 +81,8 @@ def solve_small(cp, a64, b64, good, out, *, factor, max_iter, fallback, anorm, t
         for i in failed:
             res.converged[i] = False
             if code2[i] >= 0 and mp2[i] > eps * anorm[i]:
-                # the kernel's FP64 LU and refinement passed the test (checked again on
-                # the rounded x by the caller)
+                # the kernel's FP64 LU and refinement passed the test on its float64 x
+                # (the caller tests x again once rounded to a float32 working precision)
                 out["status"][i] = "fell back"
                 out["fell_back"][i] = True
                 res.backward_error[i] = ber2[i]
