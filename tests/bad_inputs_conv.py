@@ -64,11 +64,12 @@ _ALGORITHM = [
     (None, ValueError, r"must be one of .*, got None", "none"),
 ]
 _STREAM = [
-    ("s", TypeError, r"stream must be None, a cupy\.cuda\.Stream or an integer stream "
-                     r"handle, got str 's'", "str"),
+    ("s", TypeError, r"stream must be None, a cupy\.cuda\.Stream, an integer stream "
+                     r"handle or an object with __cuda_stream__, got str 's'", "str"),
     (1.5, TypeError, r"got float 1\.5", "float"),
     (object(), TypeError, r"got object", "object"),
-    (-1, ValueError, r"stream must be an integer >= 0, got -1", "negative-handle"),
+    (-1, ValueError, r"stream must be a handle >= 0, got -1", "negative-handle"),
+    (7, ValueError, r"stream applies to device arrays only.*got int 7", "handle-host-arrays"),
     (True, TypeError, r"got bool True", "bool"),
 ]
 _NOT_ARRAY = [

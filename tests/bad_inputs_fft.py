@@ -73,9 +73,9 @@ def _common_cases(f):
         Case(f, "precision", lambda: f(x, precision="fp64"), ValueError,
              "for single-precision input, got 'fp64'", label="fp64-for-fp32"),
         Case(f, "stream", lambda: f(x, stream="default"), TypeError,
-             "must be None or a CUDA stream .*got str 'default'"),
-        Case(f, "stream", lambda: f(x, stream=0), TypeError, "CUDA stream .*got int 0",
-             label="int"),
+             "must be None, a cupy.cuda.Stream, .*got str 'default'"),
+        Case(f, "stream", lambda: f(x, stream=0), ValueError,
+             "applies to device arrays only.*got int 0", label="int-host-arrays"),
         Case(f, "stream", lambda: f(x, stream=_Stream()), ValueError,
              "applies to device .*arrays only", label="host-array"),
     ]
@@ -249,7 +249,7 @@ def _fftconvolve_cases():
         Case(f, "precision", lambda: f(a, b, precision="fp64"), ValueError,
              "for single-precision input, got 'fp64'", label="fp64-for-fp32"),
         Case(f, "stream", lambda: f(a, b, stream="default"), TypeError,
-             "must be None or a CUDA stream .*got str 'default'"),
+             "must be None, a cupy.cuda.Stream, .*got str 'default'"),
         Case(f, "stream", lambda: f(a, b, stream=_Stream()), ValueError,
              "applies to device .*arrays only", label="host-array"),
     ]

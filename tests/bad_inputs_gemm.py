@@ -68,8 +68,10 @@ CASES = [
          label="list"),
     Case(bf.matmul, "compute", lambda: bf.matmul(_M, _M, compute="half"), ValueError,
          "compute must be one of"),
-    Case(bf.matmul, "stream", lambda: bf.matmul(_M, _M, stream=0), TypeError,
-         "cupy.cuda.Stream"),
+    Case(bf.matmul, "stream", lambda: bf.matmul(_M, _M, stream=0), ValueError,
+         "applies to device arrays only", label="handle-host-arrays"),
+    Case(bf.matmul, "stream", lambda: bf.matmul(_M, _M, stream=-2), ValueError,
+         "handle >= 0", label="negative-handle"),
     # --- gemm_vbatched
     Case(bf.gemm_vbatched, "a_list", lambda: bf.gemm_vbatched(_M, [_M]), TypeError,
          "list or tuple of 2-D arrays"),

@@ -96,3 +96,58 @@ def test_gpu_check_environment_names_commit_and_versions():
     env = gpu_check.environment()
     for key in ("blasfast", "numpy", "cupy", "gpu_available", "commit", "date"):
         assert key in env
+
+
+class _ProtocolStream:
+    """A stream from another library: only the CUDA stream protocol (``__cuda_stream__``
+    returns ``(version, handle)``), as ``torch.cuda.Stream`` and ``cuda.core`` offer."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __cuda_stream__(self):
+        return (0, self.handle)
+
+
+@pytest.mark.parametrize("make", [lambda: 12345, lambda: np.int64(12345),
+                                  lambda: _ProtocolStream(12345)],
+                         ids=["int", "numpy-int", "cuda-stream-protocol"])
+def test_stream_handles_become_external_streams(make):
+    """One rule for every op: an integer handle or a ``__cuda_stream__`` object is wrapped
+    as the device module's ``ExternalStream`` with that handle; a stream object passes
+    through; with host arrays any stream is refused."""
+    from blasfast import emulator
+
+    s = _backend.as_stream("op", make(), emulator)
+    assert isinstance(s, emulator.cuda.ExternalStream) and s.ptr == 12345
+    own = emulator.cuda.Stream()
+    assert _backend.as_stream("op", own, emulator) is own
+    assert _backend.as_stream("op", None, np) is None
+    with pytest.raises(ValueError, match="op: stream applies to device arrays only"):
+        _backend.as_stream("op", make(), np)
+    with pytest.raises(TypeError, match="op: stream must be None, a cupy.cuda.Stream"):
+        _backend.as_stream("op", _ProtocolStream("x"), emulator)
+    with pytest.raises(ValueError, match="handle >= 0"):
+        _backend.as_stream("op", -1, emulator)
+
+
+@pytest.mark.parametrize("op", ["batched_gemm", "conv2d", "fft", "fftconvolve"])
+def test_every_family_runs_on_a_handle_and_refuses_it_with_host_arrays(op, dev, rng):
+    """The families share :func:`blasfast._backend.as_stream`: an integer handle runs the
+    op on the device path (on the emulator, work runs synchronously) and is refused with
+    NumPy arrays."""
+    import blasfast as bf
+
+    x = rng.standard_normal((1, 2, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    calls = {"batched_gemm": lambda m, **kw: bf.batched_gemm(m(x[0]), m(x[0]), **kw),
+             "conv2d": lambda m, **kw: bf.conv2d(m(x), m(w), **kw),
+             "fft": lambda m, **kw: bf.fft.fft(m(x), **kw),
+             "fftconvolve": lambda m, **kw: bf.fft.fftconvolve(m(x), m(x), **kw)}
+    ref = calls[op](np.asarray)
+    got = calls[op](dev.asarray, stream=dev.cuda.Stream().ptr)
+    got = got.get() if hasattr(got, "get") else got
+    assert got.shape == ref.shape
+    assert np.linalg.norm(got - ref) <= 1e-4 * np.linalg.norm(ref)
+    with pytest.raises(ValueError, match=f"{op}: stream applies to device arrays only"):
+        calls[op](np.asarray, stream=5)

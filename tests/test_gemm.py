@@ -461,7 +461,7 @@ def test_flags_must_be_bool(value):
 
 def test_stream_and_compute_types():
     m = np.ones((2, 2))
-    with pytest.raises(TypeError, match="batched_gemm: stream must be a cupy.cuda.Stream"):
+    with pytest.raises(TypeError, match="batched_gemm: stream must be None, a cupy.cuda.Stream"):
         bf.batched_gemm(m, m, stream="default")
     with pytest.raises(TypeError, match="batched_gemm: compute must be None or one of"):
         bf.batched_gemm(m, m, compute=64)

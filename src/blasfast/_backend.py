@@ -16,6 +16,7 @@ Host and device arrays in one call are an error (``TypeError``), never a silent 
 Nothing here touches the GPU at import time.
 """
 
+import contextlib
 import functools
 import os
 
@@ -170,16 +171,74 @@ def get_array_module(op, *arrays):
     return np, tuple(a if a is None or np.isscalar(a) else np.asarray(a) for a in arrays)
 
 
-def check_stream(op, stream):
-    """Refuse a ``stream`` argument that is neither None nor a CUDA stream (a
-    ``cupy.cuda.Stream``/``ExternalStream``, or the emulator's): it must have a ``ptr``
-    handle and be usable in a ``with`` block."""
-    if stream is None or (hasattr(stream, "ptr") and hasattr(stream, "__enter__")):
-        return stream
-    from ._checks import describe
+def _stream_handle(stream):
+    """The raw handle of an integer or a ``__cuda_stream__`` object, else None."""
+    if isinstance(stream, (int, np.integer)) and not isinstance(stream, (bool, np.bool_)):
+        return int(stream)
+    proto = getattr(stream, "__cuda_stream__", None)
+    if proto is not None:  # the CUDA stream protocol: returns (version, handle)
+        try:
+            return int(proto()[1])
+        except Exception:
+            return None
+    return None
 
-    raise TypeError(message(op, f"stream must be a cupy.cuda.Stream (or None), got "
-                                f"{describe(stream)}"))
+
+def _is_stream_object(stream):
+    return hasattr(stream, "ptr") and hasattr(stream, "__enter__") and hasattr(stream,
+                                                                              "__exit__")
+
+
+def check_stream(op, stream):
+    """Refuse a ``stream`` argument of the wrong type (before the path is known).
+
+    Accepted: None; a stream object with a ``ptr`` handle usable in a ``with`` block
+    (``cupy.cuda.Stream``/``ExternalStream``, the emulator's); an integer handle >= 0 (a
+    ``cudaStream_t``); an object implementing the CUDA stream protocol
+    (``__cuda_stream__``, e.g. ``torch.cuda.Stream`` in recent PyTorch, ``cuda.core``).
+    Raises ``TypeError`` for anything else, ``ValueError`` for a negative handle.
+    """
+    if stream is None or _is_stream_object(stream):
+        return stream
+    handle = _stream_handle(stream)
+    if handle is None:
+        from ._checks import describe
+
+        raise TypeError(message(
+            op, f"stream must be None, a cupy.cuda.Stream, an integer stream handle or an "
+                f"object with __cuda_stream__, got {describe(stream)}"))
+    if handle < 0:
+        raise ValueError(message(op, f"stream must be a handle >= 0, got {handle}"))
+    return stream
+
+
+def as_stream(op, stream, xp):
+    """Validate ``stream`` for the path of array module ``xp`` and return it as a stream
+    object usable in a ``with`` block (None stays None).
+
+    Integer handles and ``__cuda_stream__`` objects become ``xp.cuda.ExternalStream``
+    (no ownership taken). With host (NumPy) arrays any stream is a ``ValueError``: the
+    CPU path has no stream, and silently ignoring one would hide a mistake.
+    """
+    if stream is None:
+        return None
+    check_stream(op, stream)
+    if xp is np:
+        from ._checks import describe
+
+        raise ValueError(message(
+            op, f"stream applies to device arrays only; with host (NumPy) arrays pass "
+                f"stream=None, got {describe(stream)}"))
+    if _is_stream_object(stream):
+        return stream
+    return xp.cuda.ExternalStream(_stream_handle(stream))
+
+
+def stream_context(op, stream, xp):
+    """A context manager that makes ``stream`` current (nothing when it is None); see
+    :func:`as_stream` for what is accepted."""
+    stream = as_stream(op, stream, xp)
+    return contextlib.nullcontext() if stream is None else stream
 
 
 def device_arch():

@@ -23,11 +23,9 @@ modules, whose functions run on either array module (the NumPy CPU path, or CUDA
 plus :func:`blasfast.batched_gemm` on CuPy arrays).
 """
 
-import contextlib
-
 import numpy as np
 
-from . import _checks, _conv_gemm, _dtypes, _winograd
+from . import _backend, _checks, _conv_gemm, _dtypes, _winograd
 from ._backend import get_array_module
 from ._conv_geom import make_geom
 from ._errors import message
@@ -54,19 +52,9 @@ AUTO_RULE = ("winograd if 3x3 filters, stride 1, dilation 1 and min(C, K) >= "
 
 
 def _stream_ctx(op, xp, stream):
-    """The context to launch in: ``stream`` may be None (the current stream), a stream
-    object (``cupy.cuda.Stream``, the emulator's, anything with ``ptr`` that is a context
-    manager) or a non-negative integer handle (``cudaStream_t``, wrapped as an
-    ``ExternalStream``). The CPU path checks it and ignores it."""
-    if stream is None:
-        return contextlib.nullcontext()
-    if isinstance(stream, (int, np.integer)) and not isinstance(stream, (bool, np.bool_)):
-        handle = _checks.integer(op, "stream", stream, minimum=0)
-        return contextlib.nullcontext() if xp is np else xp.cuda.ExternalStream(handle)
-    if hasattr(stream, "ptr") and hasattr(stream, "__enter__") and hasattr(stream, "__exit__"):
-        return contextlib.nullcontext() if xp is np else stream
-    raise TypeError(message(op, f"stream must be None, a cupy.cuda.Stream or an integer "
-                                f"stream handle, got {_checks.describe(stream)}"))
+    """The context to launch in (see :func:`blasfast._backend.as_stream`): None is the
+    current stream; a stream with host arrays is an error."""
+    return _backend.stream_context(op, stream, xp)
 
 
 def _arrays(op, **arrays):
@@ -175,10 +163,11 @@ _SHARED_PARAMS = """
         ``'gemm'``: im2col + batched GEMM, any case. ``'auto'`` (default): {rule}.
         ``'fft'`` (forward only): :mod:`blasfast.fft`'s FFT convolution, dilation 1 and
         symmetric padding, its own precision rules (see ``blasfast.fft``).
-    stream : cupy.cuda.Stream or int, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream), a stream
-        object or a raw ``cudaStream_t`` handle (an integer >= 0). Checked, then ignored,
-        on the CPU path."""
+    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
+        GPU path only: the stream to launch on (default: CuPy's current stream); an
+        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
+        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
+        host (NumPy) arrays (``ValueError``)."""
 
 _SHARED_RAISES = """
     TypeError
@@ -512,8 +501,8 @@ def winograd_filter_transform(w, *, stream=None):
     ----------
     w : (K, C, 3, 3) array, float32, float64, float16 or bfloat16
         KCRS filters, NumPy or CuPy; any strides.
-    stream : cupy.cuda.Stream or int, optional
-        GPU path only (as for :func:`conv2d`).
+    stream : as for :func:`conv2d`, optional
+        GPU path only.
 
     Returns
     -------

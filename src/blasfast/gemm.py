@@ -211,6 +211,7 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     compute_arg = compute
     xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape = _validate(
         op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream)
+    stream = _backend.as_stream(op, stream, xp)
     core = _plans.cached_core(xp, a, b, c, out, beta, trans_a, trans_b, compute_arg, compute,
                               out_dtype, shape)
     return core.run(a, b, c, out, alpha, beta, stream)
@@ -284,8 +285,11 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     compute : {None, 'float64', 'float32', 'tf32'}
         The arithmetic, per input dtype (None picks the first):
         {table}
-    stream : cupy.cuda.Stream, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream).
+    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
+        GPU path only: the stream to launch on (default: CuPy's current stream); an
+        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
+        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
+        host (NumPy) arrays (``ValueError``).
 
     Returns
     -------
@@ -396,7 +400,7 @@ def matmul(a, b, *, out=None, compute=None, stream=None):
         Its dtype as for :func:`batched_gemm`.
     compute : str, optional
         As for :func:`batched_gemm`.
-    stream : cupy.cuda.Stream, optional
+    stream : as for :func:`batched_gemm`, optional
         GPU path only.
 
     Returns

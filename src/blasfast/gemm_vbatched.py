@@ -414,8 +414,11 @@ def gemm_vbatched(a_list, b_list, c_list=None, *, alpha=1.0, beta=0.0, trans_a=F
         float64; float32 inputs in float32 or, with ``'tf32'``, with operands rounded to
         TF32 (10-bit mantissa) and float32 accumulation; float16 and bfloat16 inputs are
         multiplied with float32 accumulation.
-    stream : cupy.cuda.Stream, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream).
+    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
+        GPU path only: the stream to launch on (default: CuPy's current stream); an
+        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
+        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
+        host (NumPy) arrays (``ValueError``).
 
     Returns
     -------
@@ -508,11 +511,13 @@ def _gemm_vbatched(op, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, ou
     sizes, compute, out_dtype = _validate(op, xp, a_list, b_list, c_list, out, trans_a,
                                           trans_b, compute)
     if xp is np:
+        _backend.as_stream(op, stream, xp)  # a stream with host arrays is an error
         return [_gemm_cpu_product(a, b, None if c_list is None else c_list[i], alpha, beta,
                                   trans_a, trans_b, compute, out_dtype,
                                   None if out is None else out[i])
                 for i, (a, b) in enumerate(zip(a_list, b_list))]
     d_list = out if out is not None else _alloc(xp, sizes, out_dtype)
+    stream = _backend.as_stream(op, stream, xp)
     if stream is None:
         return _gemm_vbatched_nocheck(a_list, b_list, c_list, d_list, alpha, beta, trans_a,
                                       trans_b, compute)

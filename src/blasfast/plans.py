@@ -94,7 +94,7 @@ def fast_call(a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
             or beta.__class__ not in _REAL or (c is not None and type(c) is not ta)
             or (out is not None and type(out) is not ta)
             or (compute is not None and compute.__class__ is not str)
-            or (stream is not None and not hasattr(stream, "__enter__"))):
+            or (stream is not None and (kind == _NUMPY or not hasattr(stream, "__enter__")))):
         return MISS
     key = (ta, a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype,
            None if c is None else (c.shape, c.strides, c.dtype),
@@ -502,7 +502,7 @@ class BatchedGemm:
             self._live()
         if a is None and b is None and c is None and out is None:  # the planned operands
             if stream is not None:
-                _backend.check_stream(f"{_OP}.execute", stream)
+                stream = _backend.as_stream(f"{_OP}.execute", stream, core.xp)
             launch = self._launch
             if launch is not None and stream is None:  # the argument list is prebuilt
                 launch[0](launch[1], launch[2], launch[3])
@@ -537,7 +537,7 @@ class BatchedGemm:
         if out is not None and not core.out_is_free(a, b, c, out):
             self._refuse_out(a, b, c, out)
         if stream is not None:
-            _backend.check_stream(f"{_OP}.execute", stream)
+            stream = _backend.as_stream(f"{_OP}.execute", stream, core.xp)
         return core.run(a, b, c, out, self._alpha, self._beta, stream)
 
     def _match_out(self, out, sig):
@@ -665,7 +665,7 @@ class BatchedGemm:
                           UserWarning, stacklevel=2)
             return GemmGraph(self, None, None)
         if stream is not None:
-            _backend.check_stream(f"{_OP}.capture", stream)
+            stream = _backend.as_stream(f"{_OP}.capture", stream, core.xp)
         cp = _backend._real_cupy()
         stream = stream if stream is not None else cp.cuda.Stream(non_blocking=True)
         graph = _capture(stream, lambda: core.run(self._a, self._b, self._c, self._out,
@@ -739,6 +739,6 @@ class GemmGraph:
         if self._graph is None:
             return plan.execute(stream=stream)
         if stream is not None:
-            _backend.check_stream("GemmGraph.launch", stream)
+            stream = _backend.as_stream("GemmGraph.launch", stream, plan._core.xp)
         self._graph.launch(stream if stream is not None else self._stream)
         return plan._out

@@ -49,19 +49,10 @@ def _operand(op, name, value, allow_0d=False):
 
 
 def _check_stream(op, xp, stream):
-    """``stream`` is None, or a CUDA stream (CuPy's or the emulator's: an object with a
-    ``ptr`` handle usable as a context manager) on the GPU path."""
-    if stream is None:
-        return None
-    if not (hasattr(stream, "ptr") and hasattr(stream, "__enter__")
-            and hasattr(stream, "__exit__")):
-        raise TypeError(message(op, "stream must be None or a CUDA stream (cupy.cuda.Stream), "
-                                    f"got {_checks.describe(stream)}"))
-    if xp is np:
-        raise ValueError(message(op, "stream applies to device (CuPy) arrays only; with host "
-                                     "(NumPy) arrays pass stream=None, got "
-                                     f"{_checks.describe(stream)}"))
-    return stream
+    """``stream`` for the path of ``xp`` (see :func:`blasfast._backend.as_stream`)."""
+    from .._backend import as_stream
+
+    return as_stream(op, stream, xp)
 
 
 def _check_norm(op, norm):

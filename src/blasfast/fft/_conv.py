@@ -1,6 +1,8 @@
 """FFT convolution: :func:`fftconvolve` (``scipy.signal`` semantics) and the FFT algorithm of
 :func:`blasfast.conv2d` (:func:`conv2d_fft`, NCHW, channel sum in the frequency domain)."""
 
+import contextlib
+
 import numpy as np
 
 from .. import _checks
@@ -103,9 +105,11 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
         either input is double precision, an integer or bool, the common type is FP64 and
         the convolution runs in FP64 (``precision`` None or 'fp64'). The pointwise product
         is in the working precision (FP32 or FP64).
-    stream : cupy.cuda.Stream, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream). Must be
-        None with host (NumPy) arrays.
+    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
+        GPU path only: the stream to launch on (default: CuPy's current stream); an
+        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
+        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
+        host (NumPy) arrays (``ValueError``).
 
     Returns
     -------
@@ -161,7 +165,14 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     xp, (in1, in2) = get_array_module(op, in1, in2)
     _checks.choice(op, "mode", mode, _MODES)
     dtype, route = _common_dtype(op, in1.dtype, in2.dtype, precision)
-    _args._check_stream(op, xp, stream)
+    stream = _args._check_stream(op, xp, stream)
+    # everything on one stream: the transforms and the products between them
+    with contextlib.nullcontext() if stream is None else stream:
+        return _fftconvolve_nocheck(op, xp, in1, in2, mode, axes, dtype, route)
+
+
+def _fftconvolve_nocheck(op, xp, in1, in2, mode, axes, dtype, route):
+    """:func:`fftconvolve` after validation, on the current stream."""
     if in1.ndim == in2.ndim == 0:
         return in1 * in2
     if in1.ndim != in2.ndim:
@@ -197,13 +208,13 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
         single = dtype in (np.dtype(np.float32), np.dtype(np.complex64))
         prec = ("fp32" if route == "lib" else route) if single else None
         if is_complex:
-            sp1 = _transforms._c2c(op, in1, fshape, axes, None, False, prec, stream)
-            sp2 = _transforms._c2c(op, in2, fshape, axes, None, False, prec, stream)
-            ret = _transforms._c2c(op, sp1 * sp2, fshape, axes, None, True, prec, stream)
+            sp1 = _transforms._c2c(op, in1, fshape, axes, None, False, prec, None)
+            sp2 = _transforms._c2c(op, in2, fshape, axes, None, False, prec, None)
+            ret = _transforms._c2c(op, sp1 * sp2, fshape, axes, None, True, prec, None)
         else:
-            sp1 = _transforms._r2c(op, in1, fshape, axes, None, prec, stream)
-            sp2 = _transforms._r2c(op, in2, fshape, axes, None, prec, stream)
-            ret = _transforms._c2r(op, sp1 * sp2, fshape, axes, None, prec, stream)
+            sp1 = _transforms._r2c(op, in1, fshape, axes, None, prec, None)
+            sp2 = _transforms._r2c(op, in2, fshape, axes, None, prec, None)
+            ret = _transforms._c2r(op, sp1 * sp2, fshape, axes, None, prec, None)
         ret = ret[tuple(slice(n) for n in shape)]
     if mode == "same":
         ret = _centered(ret, s1)

@@ -7,11 +7,11 @@ zero-pads each transformed axis to its length, runs the unnormalized transform o
 by its route (:mod:`._engine`) and applies ``norm`` once at the end.
 """
 
-import contextlib
 import math
 
 import numpy as np
 
+from .. import _backend
 from .._backend import get_array_module
 from . import _engine
 from ._args import _axis, _check_norm, _check_stream, _cook_nd, _length, _operand, _resize, \
@@ -22,10 +22,9 @@ __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rf
            "irfft2", "rfftn", "irfftn"]
 
 
-def _stream(xp, stream):
-    if stream is None or xp is np:
-        return contextlib.nullcontext()
-    return stream
+def _stream(op, xp, stream):
+    """The stream to run in (integer handles and ``__cuda_stream__`` objects wrapped)."""
+    return _backend.stream_context(op, stream, xp)
 
 
 def _prepare(op, a, stream, real_only=False):
@@ -49,7 +48,7 @@ def _c2c(op, a, s, axes, norm, inverse, precision, stream):
     norm = _check_norm(op, norm)
     routes = _routes(op, precision, single, s)
     sign = 1 if inverse else -1
-    with _stream(xp, stream), np.errstate(invalid="ignore", over="ignore"):
+    with _stream(op, xp, stream), np.errstate(invalid="ignore", over="ignore"):
         x = a.astype(ctype)
         for ax, n, route in reversed(list(zip(axes, s, routes))):
             x = _resize(xp, x, ax, n)
@@ -62,7 +61,7 @@ def _r2c(op, a, s, axes, norm, precision, stream):
     axes, s = _cook_nd(op, a.shape, s, axes, real="r2c")
     norm = _check_norm(op, norm)
     routes = _routes(op, precision, single, s)
-    with _stream(xp, stream), np.errstate(invalid="ignore", over="ignore"):
+    with _stream(op, xp, stream), np.errstate(invalid="ignore", over="ignore"):
         x = _resize(xp, a.astype(rtype), axes[-1], s[-1])
         x = _engine.r2c_axis(xp, x, axes[-1], routes[-1]).astype(ctype, copy=False)
         for ax, n, route in zip(axes[:-1], s[:-1], routes[:-1]):
@@ -76,7 +75,7 @@ def _c2r(op, a, s, axes, norm, precision, stream):
     axes, s = _cook_nd(op, a.shape, s, axes, real="c2r")
     norm = _check_norm(op, norm)
     routes = _routes(op, precision, single, s)
-    with _stream(xp, stream), np.errstate(invalid="ignore", over="ignore"):
+    with _stream(op, xp, stream), np.errstate(invalid="ignore", over="ignore"):
         x = a.astype(ctype)
         for ax, n, route in zip(axes[:-1], s[:-1], routes[:-1]):
             x = _resize(xp, x, ax, n)
