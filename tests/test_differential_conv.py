@@ -61,6 +61,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import blasfast as bf
 from blasfast._conv_geom import make_geom
 from conftest import is_emulator, to_numpy
+from differential import examples, fresh, gamma
 from test_conv import winograd_major, winograd_wgrad_major
 
 bfloat16 = bf._dtypes.bfloat16
@@ -73,16 +74,6 @@ LAYOUTS = ["C", "F", "strided", "negative", "channels_last"]
 
 #: examples run per (test, array module), printed at the end of each test (pytest -s).
 COUNTS = collections.Counter()
-
-
-def gamma(n, u):
-    return n * u / (1 - n * u)
-
-
-def _examples(xp):
-    """The profile's example count on NumPy; half of it (at least 8) on the emulator."""
-    n = settings.default.max_examples
-    return max(8, n // 2) if is_emulator(xp) else n
 
 
 # -- float64 references --------------------------------------------------------------------
@@ -182,20 +173,13 @@ def problems(draw, small, dtype):
     return g, padding, dtype, layouts, bias, pre_u, seed
 
 
-def _fresh(a):
-    """A C-contiguous copy that shares no memory with ``a`` (``numpy.asarray`` of a
-    contiguous array would alias it, and the inputs-unmodified check would compare an
-    array with itself)."""
-    return np.array(a, order="C", copy=True)
-
-
 def _place(xp, a, layout, rng):
     """``a`` (host, the right dtype) as an array of module ``xp`` with the given memory
     layout; the values are exactly ``a``'s."""
     if layout == "C" or a.ndim == 1 and layout in ("F", "channels_last"):
-        return xp.asarray(_fresh(a))
+        return xp.asarray(fresh(a))
     if layout == "F":
-        return xp.asfortranarray(xp.asarray(_fresh(a)))
+        return xp.asfortranarray(xp.asarray(fresh(a)))
     if layout == "strided":   # every other element of a larger buffer, along every axis
         big = rng.standard_normal(tuple(2 * d + 1 for d in a.shape)).astype(a.dtype)
         big[tuple(slice(1, None, 2) for _ in a.shape)] = a
@@ -203,9 +187,9 @@ def _place(xp, a, layout, rng):
     if layout == "negative":  # reversed along the last two axes (the only one if 1-D)
         axes = tuple(range(max(0, a.ndim - 2), a.ndim))
         rev = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(a.ndim))
-        return xp.asarray(_fresh(a[rev]))[rev]
+        return xp.asarray(fresh(a[rev]))[rev]
     # channels_last: an (N, H, W, C) buffer seen as NCHW (a KRSC one for filters)
-    return xp.asarray(_fresh(a.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+    return xp.asarray(fresh(a.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
 
 
 def _data(rng, shape, dtype):
@@ -343,7 +327,7 @@ def _report(op):
 def test_conv2d_matches_float64(xp, dtype):
     small = is_emulator(xp)
 
-    @settings(max_examples=_examples(xp))
+    @settings(max_examples=examples(xp))
     @given(problems(small, dtype))
     def run(case):
         _run_forward(xp, case)
@@ -356,7 +340,7 @@ def test_conv2d_matches_float64(xp, dtype):
 def test_conv2d_dgrad_and_wgrad_match_float64(xp, dtype):
     small = is_emulator(xp)
 
-    @settings(max_examples=_examples(xp))
+    @settings(max_examples=examples(xp))
     @given(problems(small, dtype))
     def run(case):
         _run_backward(xp, case)

@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 
 import blasfast as bf
 from conftest import is_emulator, to_numpy
+from differential import examples, gamma, place
 
 bfloat16 = bf._dtypes.bfloat16
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -59,39 +60,6 @@ BATCH_DIMS = [0, 1, 2, 3, 5]
 
 #: examples run per (op, precision, array module); printed at the end of each test.
 COUNTS = collections.Counter()
-
-
-def gamma(n, u):
-    return n * u / (1 - n * u)
-
-
-def _examples(xp):
-    """The profile's example count on NumPy; half of it (at least 8) on the emulator."""
-    n = settings.default.max_examples
-    return max(8, n // 2) if is_emulator(xp) else n
-
-
-def _fresh(a):
-    """A C-contiguous copy that shares no memory with ``a`` (``numpy.asarray`` of a
-    contiguous array would alias it, and the inputs-unmodified check would compare an
-    array with itself)."""
-    return np.array(a, order="C", copy=True)
-
-
-def _place(xp, a, layout, rng):
-    """Host array ``a`` as an ``xp`` array with the given memory layout, same values."""
-    if layout == "C" or a.ndim < 2 and layout == "F":
-        return xp.asarray(_fresh(a))
-    if layout == "F":        # each matrix transposed in memory (the batch still outermost)
-        return xp.asarray(_fresh(np.swapaxes(a, -1, -2))).swapaxes(-1, -2)
-    if layout == "strided":
-        big = rng.standard_normal(tuple(2 * d + 1 for d in a.shape)).astype(a.dtype)
-        idx = tuple(slice(1, None, 2) for _ in a.shape)
-        big[idx] = a
-        return xp.asarray(big)[idx]
-    # negative strides on every axis
-    rev = tuple(slice(None, None, -1) for _ in a.shape)
-    return xp.asarray(_fresh(a[rev]))[rev]
 
 
 def _data(rng, shape, dtype):
@@ -163,7 +131,7 @@ def _run_gemm(xp, p):
     shape = p["batch"] + (m, n)
     ha = _data(rng, p["ba"] + ((k, m) if ta else (m, k)), dtype)
     hb = _data(rng, p["bb"] + ((n, k) if tb else (k, n)), dtype)
-    a, b = _place(xp, ha, p["layouts"][0], rng), _place(xp, hb, p["layouts"][1], rng)
+    a, b = place(xp, ha, p["layouts"][0], rng), place(xp, hb, p["layouts"][1], rng)
     alpha, beta, out_dtype = p["alpha"], p["beta"], p["out_dtype"]
     hc = c = None
     if p["c"] is not None:
@@ -171,7 +139,7 @@ def _run_gemm(xp, p):
         hc = _data(rng, cshape, out_dtype)
         if beta == 0 and p["nan_c"] and hc.size:
             hc[...] = np.nan         # beta == 0: c must not be read (BLAS)
-        c = _place(xp, hc, p["layouts"][2], rng)
+        c = place(xp, hc, p["layouts"][2], rng)
     kw = dict(alpha=alpha, beta=beta, trans_a=ta, trans_b=tb)
     if p["pass_compute"] or compute == "tf32":
         kw["compute"] = compute
@@ -212,7 +180,7 @@ def _report(op):
 def test_batched_gemm_matches_float64(xp, prec):
     small = is_emulator(xp)
 
-    @settings(max_examples=_examples(xp))
+    @settings(max_examples=examples(xp))
     @given(gemm_problems(small, prec))
     def run(p):
         _run_gemm(xp, p)
@@ -260,7 +228,7 @@ def _run_matmul(xp, p):
     rng = np.random.default_rng(p["seed"])
     dtype, compute, u, r_op = p["prec"]
     ha, hb = _data(rng, p["a_shape"], dtype), _data(rng, p["b_shape"], dtype)
-    a, b = _place(xp, ha, p["layouts"][0], rng), _place(xp, hb, p["layouts"][1], rng)
+    a, b = place(xp, ha, p["layouts"][0], rng), place(xp, hb, p["layouts"][1], rng)
     A, B = ha.astype(np.float64), hb.astype(np.float64)
     ref = np.matmul(A, B)
     major = np.matmul(np.abs(A), np.abs(B))
@@ -282,7 +250,7 @@ def _run_matmul(xp, p):
 def test_matmul_matches_float64(xp, prec):
     small = is_emulator(xp)
 
-    @settings(max_examples=_examples(xp))
+    @settings(max_examples=examples(xp))
     @given(matmul_problems(small, prec))
     def run(p):
         _run_matmul(xp, p)

@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 import blasfast.solvers as bs
 from blasfast.solvers import _lu_cpu
 from conftest import is_emulator, to_numpy
+from differential import examples, gamma, place
 
 U64, U32 = 2.0**-53, 2.0**-24
 U_W = {np.dtype(np.float32): U32, np.dtype(np.float64): U64}
@@ -61,31 +62,6 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 COUNTS = collections.Counter()
 
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")
-
-
-def gamma(n, u):
-    return n * u / (1 - n * u)
-
-
-def _examples(xp):
-    """The profile's example count on NumPy; half of it (at least 8) on the emulator."""
-    n = settings.default.max_examples
-    return max(8, n // 2) if is_emulator(xp) else n
-
-
-def _place(xp, a, layout, rng):
-    """Host array ``a`` as an ``xp`` array with the given memory layout, same values."""
-    if layout == "C" or a.ndim < 2 and layout == "F":
-        return xp.asarray(np.array(a, order="C", copy=True))
-    if layout == "F":
-        return xp.asarray(np.array(np.swapaxes(a, -1, -2), order="C")).swapaxes(-1, -2)
-    if layout == "strided":
-        big = rng.standard_normal(tuple(2 * d + 1 for d in a.shape)).astype(a.dtype)
-        idx = tuple(slice(1, None, 2) for _ in a.shape)
-        big[idx] = a
-        return xp.asarray(big)[idx]
-    rev = tuple(slice(None, None, -1) for _ in a.shape)
-    return xp.asarray(np.array(a[rev], order="C", copy=True))[rev]
 
 
 def _matrices(rng, batch, n, kind, cond):
@@ -136,7 +112,7 @@ def _run_solve(xp, p):
     n, k, dt = p["n"], p["k"], p["dtype"]
     a = _matrices(rng, p["a_batch"], n, p["kind"], p["cond"]).astype(dt)
     b = rng.standard_normal(p["b_batch"] + ((n,) if p["vector"] else (n, k))).astype(dt)
-    da, db = _place(xp, a, p["layout_a"], rng), _place(xp, b, p["layout_b"], rng)
+    da, db = place(xp, a, p["layout_a"], rng), place(xp, b, p["layout_b"], rng)
     a0, b0 = to_numpy(da).copy(), to_numpy(db).copy()
     with bs.errstate(linalg="raise"):
         x, info = bs.solve(da, db, factor=p["factor"], refine=p["refine"], return_info=True)
@@ -187,7 +163,7 @@ def _run_lu(xp, p):
     a = _matrices(rng, batch, n, p["kind"], 10.0).astype(dt)
     b = rng.standard_normal(batch + ((n,) if p["vector"] else (n, p["k"]))).astype(
         p["b_dtype"])
-    da, db = _place(xp, a, p["layout_a"], rng), _place(xp, b, p["layout_b"], rng)
+    da, db = place(xp, a, p["layout_a"], rng), place(xp, b, p["layout_b"], rng)
     a0, b0 = to_numpy(da).copy(), to_numpy(db).copy()
     f = bs.lu_factor(da, dtype=p["factor"], scale=p["scale"])
     factor = p["factor"] or ("float64" if dt == np.float64 else "float32")
@@ -245,26 +221,26 @@ def _report(op):
 def test_solve_matches_numpy(xp):
     small = is_emulator(xp)
 
-    @settings(max_examples=_examples(xp))
+    @settings(max_examples=examples(xp))
     @given(systems(small))
     def run(p):
         _run_solve(xp, p)
 
     run()
-    assert COUNTS["solve", xp.__name__] >= _examples(xp) // 2
+    assert COUNTS["solve", xp.__name__] >= examples(xp) // 2
     _report("solve")
 
 
 def test_lu_factor_and_lu_solve_match_scipy(xp):
     small = is_emulator(xp)
 
-    @settings(max_examples=_examples(xp))
+    @settings(max_examples=examples(xp))
     @given(factorizations(small))
     def run(p):
         _run_lu(xp, p)
 
     run()
-    assert COUNTS["lu_factor+lu_solve", xp.__name__] >= _examples(xp) // 2
+    assert COUNTS["lu_factor+lu_solve", xp.__name__] >= examples(xp) // 2
     _report("lu_factor+lu_solve")
 
 
