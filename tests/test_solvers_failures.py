@@ -23,18 +23,10 @@ from blasfast import LinAlgError
 from blasfast.solvers import _scaling
 from blasfast.solvers.cli import main as solve_cli
 from conftest import to_numpy
+from test_solvers import backward_error
 
 EPS64 = 2.0**-53
 pytestmark = pytest.mark.usefixtures("single_threaded_blas")
-
-
-def backward_error(a, x, b):
-    a, x, b = (to_numpy(v).astype(np.float64) for v in (a, x, b))
-    if x.ndim == a.ndim - 1:
-        x, b = x[..., None], b[..., None]
-    r = b - a @ x
-    anorm = np.abs(a).sum(axis=-1).max(axis=-1)[..., None]
-    return (np.abs(r).max(axis=-2) / anorm / np.abs(x).max(axis=-2)).max(axis=-1)
 
 
 def wilkinson(n):
