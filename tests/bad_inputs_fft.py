@@ -45,8 +45,10 @@ def _common_cases(f):
     """``a``, ``norm``, ``precision`` and ``stream``: the same for every transform."""
     x = _x(f)
     cases = [
-        Case(f, "a", lambda: f([1.0, 2.0, 3.0]), TypeError, "must be an array .*got list",
-             label="list"),
+        Case(f, "a", lambda: f([[1.0], [2.0, 3.0]]), ValueError,
+             "rectangular .*list of numbers, got a ragged list", label="ragged-list"),
+        Case(f, "a", lambda: f(["x", "y"]), TypeError, "must have dtype .*got str",
+             label="list-of-str"),
         Case(f, "a", lambda: f(None), TypeError, "must be an array .*got NoneType",
              label="none"),
         Case(f, "a", lambda: f(2.5), TypeError, "must be an array .*got float", label="scalar"),
@@ -190,8 +192,8 @@ def _fftconvolve_cases():
         def call(bad, name=name, other=other):
             return (lambda: f(bad, other)) if name == "in1" else (lambda: f(other, bad))
         cases += [
-            Case(f, name, call([[1.0, 2.0]]), TypeError, "must be an array .*got list",
-                 label="list"),
+            Case(f, name, call([[1.0, 2.0], [3.0]]), ValueError,
+                 "rectangular .*got a ragged list", label="ragged-list"),
             Case(f, name, call(None), TypeError, "must be an array .*got NoneType",
                  label="none"),
             Case(f, name, call(2.0), TypeError, "must be an array .*got float", label="scalar"),

@@ -405,3 +405,22 @@ def test_stream_argument(dev, rng):
     assert y.shape == (3, 68)
     with pytest.raises(ValueError, match="fftconvolve: stream applies to device"):
         bff.fftconvolve(x.real, x.real, stream=stream)
+
+
+@pytest.mark.parametrize("name", ["fft", "ifft", "rfft", "fft2", "fftn", "irfftn"])
+def test_lists_of_numbers_are_accepted_as_numpy_fft_accepts_them(name, rng):
+    """A (nested) list runs on the CPU path and gives numpy.fft's result (dtype, shape and
+    values to FP64 rounding: integers and Python floats take the FP64 path)."""
+    x = rng.integers(-9, 9, (4, 6)).tolist()
+    got, ref = getattr(bff, name)(x), getattr(np.fft, name)(x)
+    assert isinstance(got, np.ndarray) and got.dtype == ref.dtype and got.shape == ref.shape
+    assert np.linalg.norm(got - ref) <= 1e-14 * np.linalg.norm(ref)
+
+
+def test_fftconvolve_accepts_lists_as_scipy_does(rng):
+    from scipy import signal
+
+    a, b = rng.standard_normal(20).tolist(), [1.0, -2.0, 0.5]
+    got, ref = bff.fftconvolve(a, b), signal.fftconvolve(a, b)
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    assert np.linalg.norm(got - ref) <= 1e-14 * np.linalg.norm(ref)

@@ -37,7 +37,16 @@ def _working_dtypes(op, dtype, real_only=False, name="a"):
 
 def _operand(op, name, value, allow_0d=False):
     """``value`` if it is an array (:func:`blasfast._checks.array_operand`: no Python
-    scalars, None, strings or lists); a 0-d array is a ValueError unless ``allow_0d``."""
+    scalars, None or strings); a 0-d array is a ValueError unless ``allow_0d``. A (nested)
+    list or tuple of numbers becomes a NumPy array (the CPU path), as :mod:`numpy.fft` and
+    :func:`scipy.signal.fftconvolve` accept one; a ragged one is a ValueError."""
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value)
+        except ValueError:
+            raise ValueError(message(
+                op, f"{name} must be an array or a rectangular (nested) list of numbers, got "
+                    f"a ragged {type(value).__name__}")) from None
     if getattr(value, "ndim", None) == 0 and hasattr(value, "dtype") and (
             isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__")
             or hasattr(value, "__cuda_array_interface__")):

@@ -127,12 +127,13 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     Raises
     ------
     TypeError
-        ``in1`` or ``in2`` not an array (a list, a Python scalar, None or a string), an
+        ``in1`` or ``in2`` not an array (a Python scalar, None or a string; lists of
+        numbers are converted as SciPy does), an
         unsupported dtype, ``axes`` not an int or a sequence of ints (a float, a bool, a
         string), a ``mode`` or ``precision`` that is not a string, a ``stream`` that is not
         a CUDA stream, or host and device arrays in one call.
     ValueError
-        Inputs of different dimensionality, incompatible shapes along the other axes, no
+        A ragged list, inputs of different dimensionality, incompatible shapes along the other axes, no
         valid output in 'valid' mode, an unknown ``mode`` or ``precision``, a single-precision
         ``precision`` ('split16', 'fp32', 'fp16') when the common type is FP64 (or 'fp64'
         when it is single), ``axes`` empty or repeated, a ``stream`` with host arrays.

@@ -35,14 +35,14 @@ _PARAM_NORM = """norm : {None, 'backward', 'ortho', 'forward'}, optional
         working precision, after all axes are transformed."""
 
 _RAISES = """TypeError
-        ``a`` not an array (a list, a Python scalar, None or a string: convert with
-        ``numpy.asarray``), an unsupported dtype (e.g. longdouble, object), complex input to
+        ``a`` not an array (a Python scalar, None or a string; a list of numbers is
+        converted as NumPy would), an unsupported dtype (e.g. longdouble, object), complex input to
         a real transform, a non-integer ``n``, ``s`` entry or axis (a float or a bool), ``s``
         or ``axes`` not a sequence (a tuple or list, not an int), a ``norm`` or ``precision``
         that is not a string, a ``stream`` that is not a CUDA stream, or host and device
         arrays in one call.
     ValueError
-        A 0-d ``a``; a transformed length < 1 (``n`` < 1, an ``s`` entry < 1 other than -1,
+        A 0-d ``a`` or a ragged list; a transformed length < 1 (``n`` < 1, an ``s`` entry < 1 other than -1,
         or a length-0 axis with no ``n``/``s``); ``s`` and ``axes`` of different lengths,
         or more ``s`` entries than ``a`` has axes; an unknown ``norm`` or ``precision``; a
         ``precision`` other than None/'fp64' for double-precision input (or 'fp64' for
