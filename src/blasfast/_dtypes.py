@@ -15,8 +15,11 @@ float16        'float32'                   FP16 operands, FP32 accumulation (ten
 bfloat16       'float32'                   BF16 operands, FP32 accumulation (tensor cores)
 =============  ==========================  =============================================
 
-The result is float32 for float16/bfloat16 inputs unless ``out`` has the input dtype (then
-the FP32 result is rounded once, at the end); otherwise it has the input dtype.
+For :func:`blasfast.batched_gemm` the result is float32 for float16/bfloat16 inputs unless
+``out`` has the input dtype (then the FP32 result is rounded once, at the end); otherwise it
+has the input dtype. :func:`blasfast.matmul` follows :func:`numpy.matmul` instead
+(:func:`matmul_dtypes`): the result dtype is ``numpy.result_type`` of the operands (or
+``dtype=``), so float16 in gives float16 out, still accumulated in FP32.
 """
 
 import ml_dtypes
@@ -102,3 +105,53 @@ def round_to_tf32(x):
     finite = (bits & 0x7F800000) != 0x7F800000
     rounded = ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).astype(np.uint32)
     return np.where(finite, rounded, bits).view(np.float32)
+
+
+HALF_DTYPES = (float16, bfloat16)
+
+
+def matmul_dtypes(op, a_dtype, b_dtype, dtype=None):
+    """The dtypes of :func:`blasfast.matmul`, by :func:`numpy.matmul`'s rule.
+
+    Returns
+    -------
+    result : numpy.dtype or None
+        ``numpy.result_type(a_dtype, b_dtype)``, or ``dtype`` when given; None when the two
+        have no common dtype (the array library's matmul then raises its own error).
+    kernel : numpy.dtype or None
+        The dtype both operands are cast to for our kernels; None when ``result`` is not
+        one of :data:`GEMM_INPUT_DTYPES` (bool, integers, complex, object, longdouble: the
+        array library's own matmul computes it). For a float32 result of two float16 (or
+        two bfloat16) operands it is the 16-bit dtype itself: the tensor cores' FP32
+        accumulation of exact FP32 products is the float32 product, without the casts.
+
+    Raises
+    ------
+    TypeError
+        A ``dtype`` that is not a dtype, or that an operand cannot be cast to under
+        NumPy's ``casting='same_kind'`` (as :func:`numpy.matmul`).
+    """
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(message(
+                op, f"dtype must be None or a NumPy dtype, got {describe(dtype)}")) from None
+        for i, (name, d) in enumerate((("a", a_dtype), ("b", b_dtype))):
+            if not np.can_cast(d, dtype, "same_kind"):
+                raise TypeError(message(
+                    op, f"dtype must be a dtype that a and b can be cast to with "
+                        f"casting='same_kind', got {dtype.name} for {name} of dtype "
+                        f"{np.dtype(d).name} (Cannot cast ufunc 'matmul' input {i} from "
+                        f"{np.dtype(d)!r} to {dtype!r} with casting rule 'same_kind')"))
+        result = dtype
+    else:
+        try:
+            result = np.result_type(a_dtype, b_dtype)
+        except TypeError:  # numpy.exceptions.DTypePromotionError: no common dtype
+            return None, None
+    if result not in GEMM_INPUT_DTYPES:
+        return result, None
+    if result == float32 and a_dtype == b_dtype and a_dtype in HALF_DTYPES:
+        return result, np.dtype(a_dtype)
+    return result, result
