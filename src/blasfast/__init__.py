@@ -25,4 +25,4 @@ from . import fft as fft
 from . import nn as nn
 from . import solvers as solvers
 
-__version__ = "0.1.0"
+from ._info import __version__ as __version__  # pyproject.toml's, via importlib.metadata

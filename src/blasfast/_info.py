@@ -1,12 +1,50 @@
-"""``bf.info()``: versions, GPU facts and the kernel cache location."""
+"""``bf.info()``: versions, GPU facts and the kernel cache location; ``__version__``."""
 
+import pathlib
 import platform
+import re
 import sys
 
 import numpy as np
 import scipy
 
 from . import _backend
+
+
+def _version():
+    """blasfast's version, from one place: ``version`` in ``pyproject.toml``.
+
+    An installed blasfast (wheel or editable) reads it from its metadata
+    (``importlib.metadata``). A source tree run without an install (``PYTHONPATH=src``, as
+    on the GPU machine) has no metadata: then the ``pyproject.toml`` two folders above this
+    package is read (when it is blasfast's), and where there is none either the version
+    is ``"0+unknown"``.
+    """
+    from importlib import metadata
+
+    try:
+        return metadata.version("blasfast")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        lines = (pathlib.Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(
+            encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    section, found = None, {}
+    for line in lines:
+        if line.startswith("["):
+            section = line.strip()
+        elif section == "[project]":
+            m = re.match(r'(name|version)\s*=\s*"([^"]+)"', line)
+            if m:
+                found[m.group(1)] = m.group(2)
+    if found.get("name") == "blasfast" and "version" in found:
+        return found["version"]
+    return "0+unknown"
+
+
+__version__ = _version()
 
 
 def info():
@@ -30,7 +68,6 @@ def info():
     -----
     Queries the device once (no kernel launch, no synchronization of pending work).
     """
-    from . import __version__
     from .kernels._compile import cuda_include_dir
 
     d = {
