@@ -73,6 +73,10 @@ CASES = [
     _case("blasfast", "{info,train,solve}", [], "required"),
     _case("blasfast", "{info,train,solve}", ["bench"], "invalid choice: 'bench'",
           label="unknown"),
+    _case("blasfast", "--version", ["--version=1"], "ignored explicit argument"),
+
+    # -- blasfast info ---------------------------------------------------------------------
+    _case("info", "--json", ["info", "--json=yes"], "ignored explicit argument"),
 
     # -- blasfast train --------------------------------------------------------------------
     _case("train", "--mnist", [*_TRAIN, "--mnist", "/nonexistent/mnist"],
@@ -133,6 +137,7 @@ CASES = [
     _case("solve", "--device", ["solve", "a.mtx", "--device", "tpu"], "invalid choice"),
     _case("solve", "--no-reference", ["solve", "a.mtx", "--no-reference=0"],
           "ignored explicit argument"),
+    _case("solve", "--json", ["solve", "a.mtx", "--json=1"], "ignored explicit argument"),
 ]
 
 EXEMPT = {}

@@ -1,4 +1,5 @@
-"""The ``blasfast`` console script: ``blasfast info``, ``blasfast train`` and ``blasfast solve``.
+"""The ``blasfast`` console script: ``blasfast info``, ``blasfast train`` and ``blasfast solve``
+(``--json`` on ``info`` and ``solve`` for scripts), and ``blasfast --version``.
 
 Exit codes: 0 success, 1 a runtime failure (missing or corrupt data file, a ``--save`` path
 that cannot be written, training that diverged or ran out of memory), 2 a usage error (bad
@@ -8,6 +9,7 @@ line before it); never a traceback.
 """
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -15,13 +17,14 @@ import time
 
 import numpy as np
 
+from ._info import __version__
 from .solvers.cli import add_solve_parser, run_solve
 
 __all__ = ["main"]
 
 # Per-dataset defaults of `blasfast train`. MNIST follows MagmaDNN's MLP benchmark
 # (528 hidden units, batch 100, 5 epochs, weight decay 0.001); the activation, learning
-# rate and momentum are ours, chosen by the sweep summarized in _TRAIN_HELP.
+# rate and momentum are ours, chosen by the sweep in the README ("blasfast train").
 _DEFAULTS = {
     "digits": dict(hidden=[128], epochs=30, batch_size=32, lr=0.05, momentum=0.9,
                    weight_decay=1e-4, activation="relu"),
@@ -34,108 +37,91 @@ _OPTIMIZER_LR = {"sgd": None, "adagrad": 0.05, "rmsprop": 0.003, "adam": 0.003,
                  "adamw": 0.003}
 
 _TRAIN_HELP = """\
-Train a multilayer perceptron (Dense -> activation -> ... -> Dense, softmax
-cross-entropy, SGD) on real handwritten digits, float32 throughout, and report
-the test accuracy. Every GEMM goes through blasfast.batched_gemm.
-
-datasets:
-  default       scikit-learn's 8x8 digits (1797 images, bundled, no download),
-                split 75/25 per class with a fixed seed (0): 1347 train, 450 test
-  --mnist DIR   the four MNIST IDX files in DIR (.gz or raw): 60000 train,
-                10000 test
-
-defaults             digits          MNIST (MagmaDNN's benchmark)
-  --hidden           128             528
-  --epochs           30              5
-  --batch-size       32              100
-  --lr               0.05            0.05
-  --momentum         0.9 (Nesterov)  0.9 (Nesterov)
-  --weight-decay     1e-4            1e-3
-  --activation       relu            relu
-
-Why ReLU, lr 0.05 and Nesterov momentum 0.9 for MNIST (measured on this
-setup, 5 epochs, weight decay 1e-3, test accuracy): sigmoid and tanh nets of
-the same size stay below 0.97 (sigmoid 0.92-0.94, tanh 0.94-0.966, for lr
-0.05-0.5 with or without momentum); ReLU with He initialization passes it.
-MagmaDNN's lr 0.2 with plain SGD gives 0.971 with ReLU; Nesterov momentum 0.9
-at lr 0.05 was the steadiest of lr 0.02-0.1 over five seeds (0.973-0.979).
-
---model cnn trains a small CNN instead (blasfast.nn.cnn): Reshape -> two
-blocks of [3x3 Conv2D (padding 'same') -> ReLU -> 2x2 MaxPool2D] with 16 and
-32 channels -> Dense(128) -> ReLU -> Dense; the convolutions run through
-blasfast.conv2d (Winograd F(2x2,3x3) or im2col + batched GEMM, 'auto').
-CNN defaults: digits --hidden 64, 15 epochs, batch 32; MNIST --hidden 128,
-3 epochs, batch 64, --schedule cosine; both lr 0.05, Nesterov momentum 0.9,
-weight decay 1e-4. Measured (CPU path, one BLAS thread): digits 0.980 (seed 0,
-~10 s); MNIST 0.9839 / 0.9889 / 0.9906 after epochs 1 / 2 / 3 (seed 0, ~80 s
-of CPU time; seeds 1 and 2 reach 0.9916 and 0.9913), against 0.975 for the
-MLP. With a constant rate (--schedule none) the last of 3 epochs is noisier:
-0.9870 and 0.9903 for seeds 0 and 1.
-
---optimizer picks SGD (default; --momentum/--nesterov apply), adagrad,
-rmsprop, adam or adamw; without --lr these use lr 0.05, 0.003, 0.003 and
-0.003. --schedule step (StepLR: x0.3 after every third of the run) or
-cosine (CosineLR to 0 over the run) decays the rate. Measured on digits
-(defaults otherwise, seed 0, CPU): sgd 0.969, adagrad 0.978, rmsprop 0.978,
-adam 0.976, adamw 0.978.
-
---mixed-precision float16|bfloat16 trains with 16-bit copies of weights and
-activations, FP32 master weights and dynamic loss scaling
-(blasfast.nn.MixedPrecision; on the CPU path the 16-bit products are emulated,
-so it is slower there, not faster). Measured test accuracy (seed 0, CPU path,
-one BLAS thread), float32 / float16 / bfloat16: digits MLP 0.9689 / 0.9689 /
-0.9689; MNIST MLP 0.9753 / 0.9752 / 0.9750 (15 s / 52 s / 19 s of training);
-digits CNN 0.9800 / 0.9756 / 0.9756; MNIST CNN (cosine, seeds 0 / 1 / 2)
-0.9906 / 0.9907 / 0.9915, 0.9916 / 0.9911 / 0.9908, 0.9913 / 0.9910 / 0.9897
-(more in bench/results/2026-11-21-cpu-path-mixed-precision.md and
-2026-11-28-cpu-path-mixed-precision-cnn-mnist.md). A mixed-precision run also
-reports the test accuracy of 16-bit inference with the trained weights.
-
-The output ends with parseable lines: 'test accuracy: 0.9742', 'train time: ...',
-'wall time: ...'. Exit codes: 0 ok, 1 data or --save error or divergence,
-2 usage error.
+Train a model on handwritten digits (scikit-learn's bundled 8x8 set, or MNIST
+with --mnist DIR), float32, every GEMM and convolution through blasfast.
+  --model mlp  Dense -> activation -> ... -> Dense (MNIST: MagmaDNN's benchmark)
+  --model cnn  2 x [3x3 Conv2D -> activation -> 2x2 MaxPool2D] (16, 32 channels)
+               -> Dense(--hidden) -> activation -> Dense
+Defaults read 'mlp digits/MNIST, cnn digits/MNIST'. Output ends with
+'test accuracy: 0.9742'. Exit codes: 0 ok, 1 data, --save or divergence,
+2 usage. Measured accuracies: the README.
 """
+
+
+def _short(v):
+    """A default as ``--help`` shows it: 1e-4 rather than 0.0001; lists as ``256 128``."""
+    if isinstance(v, (list, tuple)):
+        return " ".join(map(_short, v))
+    if isinstance(v, float) and v and abs(v) < 1e-2:
+        return np.format_float_scientific(v, trim="-", exp_digits=1)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _per_model(key):
+    """``--help``'s default of a ``blasfast train`` option: one value, or per model
+    ``mlp digits/MNIST, cnn digits/MNIST`` (one value where both datasets share it)."""
+    from .nn.cnn import CNN_DEFAULTS
+
+    vals = {m: [_short(d[ds][key]) for ds in ("digits", "mnist")]
+            for m, d in (("mlp", _DEFAULTS), ("cnn", CNN_DEFAULTS))}
+    if len({v for pair in vals.values() for v in pair}) == 1:
+        return f"default {vals['mlp'][0]}"
+    return "default " + ", ".join(f"{m} {a if a == b else a + '/' + b}"
+                                  for m, (a, b) in vals.items())
 
 
 def _parser():
     p = argparse.ArgumentParser(prog="blasfast", description="blasfast command-line tools.")
+    p.add_argument("--version", action="version", version=f"blasfast {__version__}",
+                   help="print blasfast's version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="{info,train,solve}")
     add_solve_parser(sub)
-    sub.add_parser("info", help="print versions, GPU facts and the kernel cache location",
-                   description="Print blasfast.info(): versions, GPU facts, kernel cache.")
-    t = sub.add_parser("train", help="train an MLP on digits or MNIST and report accuracy",
-                       description=_TRAIN_HELP,
+    i = sub.add_parser("info", help="print versions, GPU facts and the kernel cache location",
+                       description="Print blasfast.info(): versions, GPU facts, kernel cache.")
+    i.add_argument("--json", action="store_true",
+                   help="print the same facts as one JSON object")
+    t = sub.add_parser("train", help="train an MLP or a CNN on digits or MNIST, report "
+                                     "the test accuracy",
+                       usage="blasfast train [options]", description=_TRAIN_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--mnist", metavar="DIR", help="train on the MNIST IDX files in DIR")
     t.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
-                   help="mlp (default) or cnn: two 3x3 conv blocks + dense (see below)")
-    t.add_argument("--epochs", type=_positive_int, help="passes over the training set")
-    t.add_argument("--batch-size", type=_positive_int, help="images per SGD step")
-    t.add_argument("--lr", type=_positive_float, help="learning rate")
-    t.add_argument("--momentum", type=_unit_float, help="momentum in [0, 1); 0 = plain SGD")
-    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
-                   help="Nesterov momentum (default on; ignored when momentum is 0)")
-    t.add_argument("--weight-decay", type=_nonnegative_float, help="L2 weight decay (>= 0)")
-    t.add_argument("--optimizer", choices=tuple(_OPTIMIZER_LR), default="sgd",
-                   help="sgd (default), adagrad, rmsprop, adam or adamw")
-    t.add_argument("--schedule", choices=("none", "step", "cosine"), default=None,
-                   help="learning-rate schedule over the run (default: cosine for "
-                        "--model cnn on MNIST, else none)")
-    t.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default=None,
-                   help="mixed-precision training with this 16-bit type (default off)")
+                   help="mlp (default) or cnn, as above")
     t.add_argument("--hidden", type=_positive_int, nargs="+", metavar="UNITS",
-                   help="units per hidden layer, e.g. --hidden 256 128")
-    t.add_argument("--activation", choices=("relu", "tanh", "sigmoid"),
-                   help="hidden activation (ReLU uses He init, the others Glorot)")
-    t.add_argument("--seed", type=_nonnegative_int, default=0,
-                   help="seed for the initial weights and the shuffling (default 0)")
+                   help=f"units per hidden layer (cnn: one); {_per_model('hidden')}")
+    t.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), metavar="NAME",
+                   help="relu (default; He init), tanh or sigmoid (Glorot)")
+    t.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help=f"passes over the data; {_per_model('epochs')}")
+    t.add_argument("--batch-size", type=_positive_int, metavar="N",
+                   help=f"images per step; {_per_model('batch_size')}")
+    t.add_argument("--optimizer", choices=tuple(_OPTIMIZER_LR), default="sgd", metavar="NAME",
+                   help="sgd (default), adagrad, rmsprop, adam or adamw")
+    t.add_argument("--lr", type=_positive_float,
+                   help="learning rate; default 0.05 (sgd, adagrad), else 0.003")
+    t.add_argument("--momentum", type=_unit_float, metavar="M",
+                   help="sgd momentum in [0, 1), 0 = plain; default 0.9")
+    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
+                   help="Nesterov momentum (default on)")
+    t.add_argument("--weight-decay", type=_nonnegative_float, metavar="WD",
+                   help=f"L2 weight decay; {_per_model('weight_decay')}")
+    t.add_argument("--schedule", choices=("none", "step", "cosine"), default=None,
+                   metavar="NAME",
+                   help="none, step (x0.3 after each third) or cosine (to 0); "
+                        "default cosine for cnn on MNIST, else none")
+    t.add_argument("--mixed-precision", choices=("float16", "bfloat16"), default=None,
+                   metavar="DTYPE",
+                   help="float16 or bfloat16 copies, FP32 master weights, loss "
+                        "scaling; default off")
+    t.add_argument("--seed", type=_nonnegative_int, default=0, metavar="N",
+                   help="seed of the weights and the shuffling; default 0")
     t.add_argument("--limit", type=_positive_int, metavar="N",
-                   help="train on the first N training images only (quick runs)")
+                   help="train on the first N training images only")
     t.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                   help="where to train; auto = GPU when one is usable (default)")
+                   metavar="WHERE", help="auto (default: the GPU if usable), cpu or gpu")
     t.add_argument("--save", metavar="PATH", help="save the trained model (.npz) to PATH")
     t.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+                   help="no progress bar (none either off a terminal)")
     return p
 
 
@@ -202,6 +188,9 @@ def _info(args):
     import blasfast
 
     d = blasfast.info()
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
     width = max(map(len, d)) if d else 0
     for key, value in d.items():
         print(f"{key + ':':<{width + 1}} {value}")

@@ -448,7 +448,7 @@ class Sequential:
             total, correct = 0.0, 0
             pending = []  # (batch, loss) not yet checked for finiteness
             with bar(total=n_batches, desc=f"epoch {epoch}/{epochs}", unit="batch",
-                     leave=on_epoch_end is None) as pb:
+                     leave=on_epoch_end is None, disable=None) as pb:
                 for b in range(n_batches):
                     sl = slice(b * batch_size, min(n, (b + 1) * batch_size))
                     idx = order[sl] if shuffle else sl

@@ -5,6 +5,8 @@ Wired into the ``blasfast`` console script by :func:`add_solve_parser` and
 """
 
 import argparse
+import json
+import math
 import sys
 import time
 
@@ -29,10 +31,15 @@ error ||x - 1||_inf is reported. With --rhs the forward error is unknown.
 Output ends with parseable lines: 'status: converged', 'iterations: 3',
 'backward error: 1.2e-17', 'forward error: 3.4e-14' (or 'unknown'),
 'time: 0.12 s', 'fp64 time: 0.10 s'.
+With --json the same report is one JSON object on stdout instead (keys
+matrix, n, nnz, nrhs, rhs, factor, refine, device, status, reason, method,
+iter_code, gmres_iterations, scaling, history, iterations, backward_error,
+threshold, forward_error, time_s, fp64; null where unknown or not finite).
 Exit codes: 0 solved (converged, or fell back to an FP64 solve that passed the
 same backward-error test), 1 not solved (singular, NaN, inaccurate: even the FP64
 fallback failed the test; or an unreadable, empty or too large file, a folder),
-2 usage error. Errors are one line on stderr.
+2 usage error. Errors are one line on stderr (with --json too; a file that cannot
+be read prints no JSON).
 """
 
 
@@ -56,7 +63,47 @@ def add_solve_parser(subparsers):
                    help="auto = GPU when one is usable (default)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the FP64 reference solve")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as one JSON object on stdout")
     return p
+
+
+#: The keys of ``blasfast solve --json``'s object, in order; every run has them all (null
+#: where unknown: e.g. ``method`` when the solve raised, ``fp64`` with ``--no-reference``).
+JSON_KEYS = ("matrix", "n", "nnz", "nrhs", "rhs", "factor", "refine", "device", "status",
+             "reason", "method", "iter_code", "gmres_iterations", "scaling", "history",
+             "iterations", "backward_error", "threshold", "forward_error", "time_s", "fp64")
+
+
+class _Report:
+    """The report of one ``blasfast solve`` run: each :meth:`line` prints its text line at
+    once (the default) or keeps its fields for the one JSON object :meth:`finish` prints
+    (``--json``). Non-finite floats become null, so the object is strict JSON."""
+
+    def __init__(self, as_json):
+        self.as_json = as_json
+        self.fields = {}
+
+    def line(self, text, **fields):
+        self.fields.update(fields)
+        if not self.as_json:
+            print(text)
+
+    def finish(self):
+        if self.as_json:
+            fields = {k: self.fields.get(k) for k in JSON_KEYS}
+            print(json.dumps(_finite(fields), allow_nan=False))
+
+
+def _finite(value):
+    """``value`` with every non-finite float (nested in dicts and lists) replaced by None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class InputError(Exception):
@@ -180,10 +227,16 @@ def run_solve(args):
         print(f"blasfast solve: the right-hand side has {b.shape[0]} rows, the matrix "
               f"{n}", file=sys.stderr)
         return 1
-    print(f"matrix: {args.matrix} (n = {n}, nnz = {np.count_nonzero(a)}, "
-          f"{b.shape[1]} right-hand side{'s' if b.shape[1] != 1 else ''}"
-          f"{', b = A @ ones' if x_true is not None else ''})")
-    print(f"factor: {args.factor}, refine: {args.refine}, device: {'gpu' if gpu else 'cpu'}")
+    rep = _Report(getattr(args, "json", False))
+    nnz = int(np.count_nonzero(a))
+    rep.line(f"matrix: {args.matrix} (n = {n}, nnz = {nnz}, "
+             f"{b.shape[1]} right-hand side{'s' if b.shape[1] != 1 else ''}"
+             f"{', b = A @ ones' if x_true is not None else ''})",
+             matrix=args.matrix, n=n, nnz=nnz, nrhs=int(b.shape[1]),
+             rhs="A @ ones" if x_true is not None else args.rhs)
+    rep.line(f"factor: {args.factor}, refine: {args.refine}, "
+             f"device: {'gpu' if gpu else 'cpu'}",
+             factor=args.factor, refine=args.refine, device="gpu" if gpu else "cpu")
     xp = np
     if gpu:
         import cupy as xp
@@ -201,13 +254,16 @@ def run_solve(args):
     except LinAlgError as e:
         elapsed = time.perf_counter() - t0
         info = getattr(e, "info", None)
-        status = info.status if info is not None else "failed"
-        print(f"status: {status}")
-        print(f"reason: {e}")
+        status = str(info.status) if info is not None else "failed"
+        rep.line(f"status: {status}", status=status)
+        rep.line(f"reason: {e}", reason=str(e))
         if info is not None and np.isfinite(info.backward_error):
-            print(f"backward error: {float(info.backward_error):.3e} (test: <= "
-                  f"{float(info.threshold):.3e})")
-        print(f"time: {elapsed:.3f} s")
+            rep.line(f"backward error: {float(info.backward_error):.3e} (test: <= "
+                     f"{float(info.threshold):.3e})",
+                     backward_error=float(info.backward_error),
+                     threshold=float(info.threshold))
+        rep.line(f"time: {elapsed:.3f} s", time_s=elapsed)
+        rep.finish()
         print(f"blasfast solve: not solved ({status})", file=sys.stderr)
         return 1
     _sync(xp)
@@ -215,19 +271,25 @@ def run_solve(args):
     x = x.get() if gpu else x
     ber, fwd = _errors(a, x, b, x_true)
     status = str(info.status)
-    print(f"status: {status}")
+    rep.line(f"status: {status}", status=status)
     if info.reason:
-        print(f"reason: {info.reason}")
-    print(f"method: {info.method}, iter code: {int(info.iter_code)}, GMRES steps: "
-          f"{int(info.gmres_iterations)}")
+        rep.line(f"reason: {info.reason}", reason=str(info.reason))
+    rep.line(f"method: {info.method}, iter code: {int(info.iter_code)}, GMRES steps: "
+             f"{int(info.gmres_iterations)}", method=str(info.method),
+             iter_code=int(info.iter_code), gmres_iterations=int(info.gmres_iterations))
     if info.scaling is not None:
-        print(f"scaling: {info.scaling['method']}, mu = {float(info.scaling['mu']):g}")
-    print("backward error history: "
-          + " ".join(f"{h:.1e}" for h in np.asarray(info.history).ravel() if np.isfinite(h)))
-    print(f"iterations: {int(info.iterations)}")
-    print(f"backward error: {ber:.3e} (test: <= {float(info.threshold):.3e})")
-    print(f"forward error: {'unknown' if fwd is None else f'{fwd:.3e}'}")
-    print(f"time: {elapsed:.3f} s")
+        rep.line(f"scaling: {info.scaling['method']}, mu = {float(info.scaling['mu']):g}",
+                 scaling={"method": str(info.scaling["method"]),
+                          "mu": float(info.scaling["mu"])})
+    history = [float(h) for h in np.asarray(info.history).ravel() if np.isfinite(h)]
+    rep.line("backward error history: " + " ".join(f"{h:.1e}" for h in history),
+             history=history)
+    rep.line(f"iterations: {int(info.iterations)}", iterations=int(info.iterations))
+    rep.line(f"backward error: {ber:.3e} (test: <= {float(info.threshold):.3e})",
+             backward_error=ber, threshold=float(info.threshold))
+    rep.line(f"forward error: {'unknown' if fwd is None else f'{fwd:.3e}'}",
+             forward_error=fwd)
+    rep.line(f"time: {elapsed:.3f} s", time_s=elapsed)
     if args.reference:
         t0 = time.perf_counter()
         if gpu:
@@ -240,9 +302,11 @@ def run_solve(args):
             xr = scipy.linalg.solve(a, b)
         tr = time.perf_counter() - t0
         rber, rfwd = _errors(a, xr, b, x_true)
-        print(f"fp64 backward error: {rber:.3e}")
-        print(f"fp64 forward error: {'unknown' if rfwd is None else f'{rfwd:.3e}'}")
-        print(f"fp64 time: {tr:.3f} s")
+        rep.line(f"fp64 backward error: {rber:.3e}")
+        rep.line(f"fp64 forward error: {'unknown' if rfwd is None else f'{rfwd:.3e}'}")
+        rep.line(f"fp64 time: {tr:.3f} s",
+                 fp64={"backward_error": rber, "forward_error": rfwd, "time_s": tr})
+    rep.finish()
     return 0 if status in ("converged", "fell back") else 1
 
 
