@@ -12,6 +12,7 @@ import importlib
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -123,10 +124,16 @@ def test_reimporting_info_keeps_the_version():
 @pytest.mark.slow
 def test_the_wheel_holds_the_licence_py_typed_and_the_metadata(tmp_path):
     """Build the wheel as pip does (isolated, setuptools >= 77 from the index) and read it."""
+    # from a copy of what the sdist holds, so that the build leaves no build/ in the tree
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "src", tree / "src",
+                    ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tree / name)
     # offline (a GPU machine, a laptop on a train) pip would retry for minutes: fail fast
     env = {**os.environ, "PIP_RETRIES": "1", "PIP_DEFAULT_TIMEOUT": "30"}
     run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                          "-w", str(tmp_path), str(ROOT)],
+                          "-w", str(tmp_path), str(tree)],
                          capture_output=True, text=True, timeout=600, env=env)
     if run.returncode != 0 and re.search(
             r"No matching distribution|Could not find a version|Network is unreachable|"
