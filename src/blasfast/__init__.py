@@ -1,5 +1,6 @@
-"""blasfast: raw CUDA kernels through CuPy for the linear algebra under scientific computing
-and deep learning, with a NumPy-like API.
+"""Raw CUDA kernels through CuPy for the linear algebra of science and deep learning.
+
+Batched GEMM, convolutions, FFTs and mixed-precision solvers, with a NumPy-like API.
 
 Every op takes NumPy arrays (CPU path) or CuPy / CUDA arrays (GPU path) and returns the
 same kind. Nothing is compiled at import.

@@ -162,7 +162,9 @@ _SHARED_PARAMS = """
         reference for the fused kernel; identical to ``'winograd'`` on the CPU path).
         ``'gemm'``: im2col + batched GEMM, any case. ``'auto'`` (default): {rule}.
         ``'fft'`` (forward only): :mod:`blasfast.fft`'s FFT convolution, dilation 1 and
-        symmetric padding, its own precision rules (see ``blasfast.fft``).
+        symmetric padding, its own precision rules (see ``blasfast.fft``)."""
+
+_STREAM_PARAM = """
     stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
         GPU path only: the stream to launch on (default: CuPy's current stream); an
         integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
@@ -225,6 +227,7 @@ _SHARED_NOTES = """
 
 def _doc(f):
     f.__doc__ = (f.__doc__.replace("{params}", _SHARED_PARAMS.replace("{rule}", AUTO_RULE))
+                 .replace("{stream}", _STREAM_PARAM.strip())
                  .replace("{raises}", _SHARED_RAISES).replace("{notes}", _SHARED_NOTES))
     return f
 
@@ -252,6 +255,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
     w_winograd : (4, 4, K, C) array, optional
         ``winograd_filter_transform(w)``, computed once and reused (e.g. by a layer for the
         forward and dgrad of one step); implies the Winograd algorithm.
+    {stream}
 
     Returns
     -------
@@ -329,15 +333,18 @@ def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="
     w_winograd : (4, 4, K, C) array, optional
         The forward's ``winograd_filter_transform(w)`` (not of the flipped filters: the
         flip is a permutation of it); implies the Winograd algorithm.
+    {stream}
 
     Returns
     -------
     dx : (N, C, H, W) array, the dtype and kind of ``dy``
+        Gradient of the loss w.r.t. the forward's input.
 
     Raises
     ------
     {raises}
-        Also ``dy`` of a shape other than the forward's output shape.
+    ValueError
+        Also for ``dy`` of a shape other than the forward's output shape.
 
     Notes
     -----
@@ -395,15 +402,18 @@ def conv2d_wgrad(x, dy, w_shape, *, stride=1, padding=0, dilation=1, algorithm="
     w_shape : tuple of 4 ints
         ``(K, C, R, S)``, the filters' shape.
     {params}
+    {stream}
 
     Returns
     -------
     dw : (K, C, R, S) array, the dtype and kind of ``x``
+        Gradient of the loss w.r.t. the filters.
 
     Raises
     ------
     {raises}
-        Also ``dy`` of a shape other than the forward's output shape.
+    ValueError
+        Also for ``dy`` of a shape other than the forward's output shape.
 
     Notes
     -----
@@ -441,8 +451,10 @@ def conv2d_algorithm(x_shape, w_shape, *, stride=1, padding=0, dilation=1, algor
     ----------
     x_shape, w_shape : tuple of 4 ints
         ``(N, C, H, W)`` and ``(K, C, R, S)``.
-    stride, padding, dilation, algorithm
-        As for :func:`conv2d`.
+    stride, padding, dilation : int or pair, optional
+        As for :func:`conv2d` (``padding`` also its other forms).
+    algorithm : str, optional
+        As for :func:`conv2d`. Default 'auto'.
     gpu : bool, optional
         Answer for CuPy arrays (the GPU path) instead of NumPy arrays.
 

@@ -328,15 +328,27 @@ class BatchedGemm:
 
     Parameters
     ----------
-    a, b, c, alpha, beta, trans_a, trans_b, compute, out
+    a, b : array
         As for :func:`blasfast.batched_gemm` (arrays only; the pointer-array form of lists
-        is not planned). ``c`` None plans a product without accumulator; ``out`` None makes
-        :meth:`execute` return a new array each call (or write into its ``out=``).
+        is not planned).
+    c : array, optional
+        As for :func:`blasfast.batched_gemm`; None plans a product without accumulator.
+    alpha, beta : float
+        As for :func:`blasfast.batched_gemm`.
+    trans_a, trans_b : bool
+        As for :func:`blasfast.batched_gemm`.
+    compute : {None, 'float64', 'float32', 'tf32'}
+        As for :func:`blasfast.batched_gemm`.
+    out : array, optional
+        As for :func:`blasfast.batched_gemm`; None makes :meth:`execute` return a new
+        array each call (or write into its ``out=``).
 
     Attributes
     ----------
-    alpha, beta, trans_a, trans_b
-        The planned values (read-only: a change needs a new plan).
+    alpha, beta : float
+        The planned scalars (read-only: a change needs a new plan).
+    trans_a, trans_b : bool
+        The planned transposes (read-only).
     shape : tuple of int
         The result's shape.
     dtype : numpy.dtype
@@ -430,11 +442,13 @@ class BatchedGemm:
 
     @property
     def tile(self):
+        """The configuration table's tile the GPU path launches, or None (see the class)."""
         core = self._core
         return None if core is None else core.tile
 
     @property
     def device(self):
+        """Where the plan runs: ``'cpu'``, ``'emulator'`` or ``'cuda'`` (raises once closed)."""
         core = self._live("device")
         return ("cpu", "emulator", "cuda")[core.kind]
 
@@ -644,6 +658,7 @@ class BatchedGemm:
         Returns
         -------
         GemmGraph
+            The recorded launch; :meth:`GemmGraph.launch` replays it.
 
         Notes
         -----

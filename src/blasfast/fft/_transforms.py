@@ -280,8 +280,7 @@ def ifftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 @_doc
 def fft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
-    """Two-dimensional discrete Fourier transform: :func:`fftn` over ``axes`` (default the
-    last two).
+    """Two-dimensional discrete Fourier transform: :func:`fftn` over two axes.
 
     Parameters
     ----------
@@ -290,7 +289,7 @@ def fft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     s : (int, int), optional
         Transform lengths along ``axes`` (crop or zero-pad).
     axes : (int, int)
-        Axes to transform.
+        Axes to transform (default: the last two).
     {norm}
     {precision}
 
@@ -341,6 +340,7 @@ def ifft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     Returns
     -------
     out : array, complex64 or complex128
+        Shape of ``a`` with ``s`` along ``axes``.
 
     Raises
     ------
@@ -365,8 +365,9 @@ def ifft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
 
 @_doc
 def rfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
-    """One-dimensional discrete Fourier transform of real input: the ``n//2 + 1``
-    non-negative frequencies of :func:`fft`.
+    """One-dimensional discrete Fourier transform of real input.
+
+    The ``n//2 + 1`` non-negative frequencies of :func:`fft`.
 
     Parameters
     ----------
@@ -408,8 +409,10 @@ def rfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
 
 @_doc
 def irfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
-    """Inverse of :func:`rfft`: a real signal of length ``n`` from its ``n//2 + 1``
-    non-negative frequencies (Hermitian symmetry supplies the rest).
+    """Inverse of :func:`rfft`: a real signal from its non-negative frequencies.
+
+    The real signal of length ``n`` from its ``n//2 + 1`` non-negative frequencies
+    (Hermitian symmetry supplies the rest).
 
     Parameters
     ----------
@@ -454,8 +457,10 @@ def irfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
 
 @_doc
 def rfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
-    """N-dimensional discrete Fourier transform of real input: a real transform along the
-    last axis of ``axes`` (``s[-1]//2 + 1`` outputs), complex transforms along the others.
+    """N-dimensional discrete Fourier transform of real input.
+
+    A real transform along the last axis of ``axes`` (``s[-1]//2 + 1`` outputs), complex
+    transforms along the others.
 
     Parameters
     ----------
@@ -497,8 +502,10 @@ def rfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 @_doc
 def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
-    """Inverse of :func:`rfftn`: complex inverse transforms along all but the last axis of
-    ``axes``, then a complex-to-real one along it.
+    """Inverse of :func:`rfftn`: a real signal from its N-dimensional half spectrum.
+
+    Complex inverse transforms along all but the last axis of ``axes``, then a
+    complex-to-real one along it.
 
     Parameters
     ----------
@@ -515,6 +522,7 @@ def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
     Returns
     -------
     out : array, float32 or float64
+        Shape of ``a`` with ``s`` along ``axes`` (float32 for single-precision input).
 
     Raises
     ------
@@ -540,8 +548,7 @@ def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 @_doc
 def rfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
-    """Two-dimensional discrete Fourier transform of real input: :func:`rfftn` over
-    ``axes`` (default the last two).
+    """Two-dimensional discrete Fourier transform of real input: :func:`rfftn` over two axes.
 
     Parameters
     ----------
@@ -550,13 +557,14 @@ def rfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     s : (int, int), optional
         Transform lengths along ``axes``.
     axes : (int, int)
-        Axes to transform.
+        Axes to transform (default: the last two).
     {norm}
     {precision}
 
     Returns
     -------
-    out : array, complex64 or complex128, (..., M, N//2 + 1) for the default axes
+    out : array, complex64 or complex128
+        (..., M, N//2 + 1) for the default axes.
 
     Raises
     ------
@@ -597,6 +605,7 @@ def irfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     Returns
     -------
     out : array, float32 or float64
+        Shape of ``a`` with ``s`` along ``axes`` (float32 for single-precision input).
 
     Raises
     ------

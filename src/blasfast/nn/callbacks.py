@@ -17,13 +17,35 @@ class Callback:
     """Base class with do-nothing hooks."""
 
     def on_train_begin(self, model):
-        """Called once before the first epoch."""
+        """Run once before the first epoch.
+
+        Parameters
+        ----------
+        model : Sequential
+            The model being trained.
+        """
 
     def on_epoch_end(self, epoch, logs, model):
-        """Called after every epoch with the epoch's logs."""
+        """Run after every epoch with the epoch's logs.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch just finished, 1-based.
+        logs : dict
+            This epoch's entries of the history (``loss``, ``accuracy``, ``time``, ...).
+        model : Sequential
+            The model being trained; set ``model.stop_training = True`` to stop.
+        """
 
     def on_train_end(self, model):
-        """Called once after the last epoch (also after an early stop)."""
+        """Run once after the last epoch (also after an early stop).
+
+        Parameters
+        ----------
+        model : Sequential
+            The model being trained.
+        """
 
 
 def _mode(monitor, mode, owner):

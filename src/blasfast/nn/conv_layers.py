@@ -41,11 +41,14 @@ class Conv2D(Layer):
         C and K, both >= 1.
     kernel_size : int or (int, int)
         R x S.
-    stride, padding, dilation
-        As for :func:`blasfast.conv.conv2d` (``padding='same'`` keeps H x W at stride 1).
+    stride, padding : int or pair, optional
+        As for :func:`blasfast.conv.conv2d` (``padding`` also its other forms;
+        ``padding='same'`` keeps H x W at stride 1).
     algorithm : {'auto', 'winograd', 'winograd_nonfused', 'gemm'}, optional
         Passed to the convolutions; checked against the filter and stride here, so that a
         bad choice fails at construction, not in the first forward.
+    dilation : int or (int, int), optional
+        As for :func:`blasfast.conv.conv2d`.
     rng : int, numpy.random.Generator or None, optional
         Seed or generator for the initial weights (``None``: fresh OS entropy).
     dtype : {float32, float64}, optional
@@ -57,7 +60,9 @@ class Conv2D(Layer):
     Attributes
     ----------
     W : (K, C, R, S) array
+        The filters.
     b : (K,) array
+        The bias.
 
     Raises
     ------
@@ -147,13 +152,15 @@ class Conv2D(Layer):
 
         Parameters
         ----------
-        x : (N, C, H, W) array, same kind as the parameters (cast to the layer's dtype)
+        x : (N, C, H, W) array
+            Same kind (NumPy/CuPy) as the parameters; cast to the layer's dtype.
         training : bool
             Cache ``x`` (and the filter transform) for :meth:`backward`.
 
         Returns
         -------
-        (N, K, P, Q) array of the layer's dtype.
+        (N, K, P, Q) array
+            Of the layer's dtype (16-bit under mixed precision).
 
         Raises
         ------
@@ -182,6 +189,18 @@ class Conv2D(Layer):
 
     def backward(self, grad, need_input_grad=True):
         """Store ``[dW, db]`` in ``grads`` and return dL/dx (None unless needed).
+
+        Parameters
+        ----------
+        grad : (N, K, P, Q) array
+            dL/dy for the output of the last training-mode :meth:`forward`.
+        need_input_grad : bool
+            When false, skip the dgrad convolution and return ``None``.
+
+        Returns
+        -------
+        (N, C, H, W) array or None
+            dL/dx; ``None`` when ``need_input_grad`` is false.
 
         Raises
         ------
@@ -243,14 +262,28 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """Max pooling over ``kernel_size`` windows moved by ``stride`` (default: the kernel).
 
+    Parameters
+    ----------
+    kernel_size : int or (int, int), optional
+        The window, (kh, kw). Default 2.
+    stride : int, (int, int) or None, optional
+        The step between windows, (sh, sw). Default: the kernel size.
+
+    Raises
+    ------
+    TypeError
+        For a ``kernel_size``/``stride`` that is not an integer or a pair of them
+        (``stride=None``: the kernel size).
+    ValueError
+        For a size < 1, a non-4-D input or a window larger than the input.
+    RuntimeError
+        For a backward without a training forward.
+
+    Notes
+    -----
     ``forward`` maps (N, C, H, W) to (N, C, (H - kh) // sh + 1, (W - kw) // sw + 1), any
     float dtype; ``backward`` routes each output's gradient to the first maximum of its
     window (as PyTorch); overlapping windows add up. NaN in a window gives NaN.
-
-    Raises ``TypeError`` for a ``kernel_size``/``stride`` that is not an integer or a pair
-    of them (``stride=None``: the kernel size), ``ValueError`` for a size < 1, a non-4-D
-    input or a window larger than the input, ``RuntimeError`` for a backward without a
-    training forward.
     """
 
     def forward(self, x, training=True):
@@ -288,6 +321,15 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """Average pooling over ``kernel_size`` windows moved by ``stride`` (default: the kernel).
 
+    Parameters
+    ----------
+    kernel_size : int or (int, int), optional
+        The window, (kh, kw). Default 2.
+    stride : int, (int, int) or None, optional
+        The step between windows, (sh, sw). Default: the kernel size.
+
+    Notes
+    -----
     Same shapes and errors as :class:`MaxPool2D`; ``backward`` spreads each output's
     gradient evenly, ``g / (kh kw)``, over its window.
     """
@@ -349,14 +391,24 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """(N, F) -> (N, *shape), e.g. flattened images back to (N, 1, 28, 28) NCHW.
+    """Reshape (N, F) to ``(N, *shape)``, e.g. flattened images back to (N, 1, 28, 28) NCHW.
 
     Lets a CNN take the same (N, F) feature arrays as the MLPs (``nn.load_mnist``,
     ``nn.load_digits_split``). ``backward`` restores (N, F).
 
-    Raises ``TypeError`` for a ``shape`` that is not a tuple (or list) of integers,
-    ``ValueError`` for an empty one, a size < 1, or sizes that do not match the input,
-    ``RuntimeError`` for a backward without a training forward.
+    Parameters
+    ----------
+    shape : tuple of int
+        The per-row shape, product F.
+
+    Raises
+    ------
+    TypeError
+        For a ``shape`` that is not a tuple (or list) of integers.
+    ValueError
+        For an empty one, a size < 1, or sizes that do not match the input.
+    RuntimeError
+        For a backward without a training forward.
     """
 
     def __init__(self, shape):

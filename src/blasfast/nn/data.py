@@ -30,10 +30,12 @@ def load_idx(path):
     Parameters
     ----------
     path : str or os.PathLike
+        The file, ``.gz`` or raw.
 
     Returns
     -------
-    numpy.ndarray of uint8 with the shape read from the header, e.g. (60000, 28, 28).
+    numpy.ndarray
+        uint8, with the shape read from the header, e.g. (60000, 28, 28).
 
     Raises
     ------
@@ -105,13 +107,18 @@ def load_mnist(directory):
     Parameters
     ----------
     directory : str or os.PathLike
+        The folder holding the four files.
 
     Returns
     -------
-    x_train : (60000, 784) float32 in [0, 1] (pixel / 255)
-    y_train : (60000,) int64 in 0..9
-    x_test : (10000, 784) float32 in [0, 1]
-    y_test : (10000,) int64 in 0..9
+    x_train : (60000, 784) float32 array
+        The training images, in [0, 1] (pixel / 255).
+    y_train : (60000,) int64 array
+        Their labels, 0..9.
+    x_test : (10000, 784) float32 array
+        The test images, in [0, 1].
+    y_test : (10000,) int64 array
+        Their labels, 0..9.
 
     Raises
     ------
@@ -153,7 +160,7 @@ def load_mnist(directory):
 
 
 def load_digits_split(test_size=0.25, seed=0):
-    """scikit-learn's 8x8 digits, scaled to [0, 1], split into stratified train/test sets.
+    """Load scikit-learn's 8x8 digits, scaled to [0, 1], as stratified train/test sets.
 
     The 1797 images (:func:`sklearn.datasets.load_digits`, the UCI optical digits test
     set, bundled with scikit-learn, no download) are split per class: for each digit
@@ -167,13 +174,18 @@ def load_digits_split(test_size=0.25, seed=0):
     test_size : float in (0, 1)
         Fraction of each class held out. Default 0.25 (450 test images).
     seed : int or numpy.random.Generator
+        Seeds the per-class permutation. Default 0.
 
     Returns
     -------
-    x_train : (N_train, 64) float32 in [0, 1] (pixel / 16)
-    y_train : (N_train,) int64
-    x_test : (N_test, 64) float32 in [0, 1]
-    y_test : (N_test,) int64
+    x_train : (N_train, 64) float32 array
+        The training images, in [0, 1] (pixel / 16).
+    y_train : (N_train,) int64 array
+        Their labels, 0..9.
+    x_test : (N_test, 64) float32 array
+        The test images, in [0, 1].
+    y_test : (N_test,) int64 array
+        Their labels, 0..9.
 
     Raises
     ------

@@ -101,23 +101,35 @@ class DataParallel:
         return f"DataParallel(rank={self.rank}, size={self.size}, backend={self.backend!r})"
 
     def shard(self, x, y, batch_size):
-        """This rank's rows so that global batch ``b`` (``size * batch_size`` rows of the
-        concatenated data, in order) is the concatenation of the ranks' local batches ``b``.
+        """Return this rank's rows of ``(x, y)`` for training with ``batch_size``.
 
-        Rank ``r`` takes the blocks ``r, r + P, r + 2P, ...`` of ``batch_size`` rows; rows
-        past the last full global batch are dropped, so every rank does the same number of
-        equal-size steps.
+        Global batch ``b`` (``size * batch_size`` rows of the concatenated data, in order)
+        is the concatenation of the ranks' local batches ``b``. Rank ``r`` takes the
+        blocks ``r, r + P, r + 2P, ...`` of ``batch_size`` rows; rows past the last full
+        global batch are dropped, so every rank does the same number of equal-size steps.
 
         Parameters
         ----------
         x : (N, ...) array
+            The inputs, the same on every rank.
         y : (N,) array
+            The labels, the same on every rank.
         batch_size : int
             The local batch size later given to ``fit``.
 
         Returns
         -------
-        (x_local, y_local)
+        x_local : array
+            This rank's rows of ``x``.
+        y_local : array
+            The matching rows of ``y``.
+
+        Raises
+        ------
+        TypeError
+            If ``batch_size`` is not an integer.
+        ValueError
+            If ``batch_size < 1``, or the rows cannot fill one global batch.
         """
         batch_size = _checks.integer("DataParallel.shard", "batch_size", batch_size, minimum=1)
         n_global = (len(y) // (batch_size * self.size)) * batch_size * self.size
@@ -128,7 +140,15 @@ class DataParallel:
         return x[idx], y[idx]
 
     def broadcast_parameters(self, model, root=0):
-        """Overwrite every rank's parameters with those of ``root`` (in place)."""
+        """Overwrite every rank's parameters with those of ``root`` (in place).
+
+        Parameters
+        ----------
+        model : Sequential
+            The model whose ``params`` are overwritten.
+        root : int, optional
+            The rank whose parameters everyone takes. Default 0.
+        """
         for p in model.params:
             host = p.get() if hasattr(p, "get") and not isinstance(p, np.ndarray) else p
             src = self.comm.bcast(np.asarray(host) if self.rank == root else None, root=root)
@@ -141,6 +161,11 @@ class DataParallel:
         ----------
         grads : list of arrays
             This rank's gradients (not modified).
+
+        Returns
+        -------
+        list of arrays
+            The averages, in the order of ``grads``.
         """
         out = []
         for g in grads:

@@ -45,22 +45,70 @@ class Layer:
 
     @property
     def params(self):
-        """list of arrays: the trainable parameters (updated in place by optimizers)."""
+        """List of arrays: the trainable parameters (updated in place by optimizers)."""
         return [getattr(self, name) for name in self.param_names]
 
     @property
     def grads(self):
-        """list of arrays: gradients of the last ``backward``, aligned with ``params``."""
+        """List of arrays: gradients of the last ``backward``, aligned with ``params``."""
         return list(self._grads)
 
     def config(self):
-        """Return the keyword arguments that rebuild this layer, as a JSON-able dict."""
+        """Return the keyword arguments that rebuild this layer, as a JSON-able dict.
+
+        Returns
+        -------
+        dict
+            ``type(layer)(**layer.config())`` is a new layer of the same shape
+            (parameters aside).
+        """
         return {}
 
     def forward(self, x, training=True):  # pragma: no cover - abstract
+        """Return the layer's output for ``x``.
+
+        Parameters
+        ----------
+        x : array
+            The input, NumPy or CuPy (the same side as the parameters).
+        training : bool
+            When true, cache what :meth:`backward` needs.
+
+        Returns
+        -------
+        array
+            The output, on the input's side.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` has a shape the layer cannot take.
+        """
         raise NotImplementedError
 
     def backward(self, grad, need_input_grad=True):  # pragma: no cover - abstract
+        """Return dL/d(input) and store the parameter gradients in ``grads``.
+
+        Parameters
+        ----------
+        grad : array
+            dL/d(output) for the output of the last training-mode :meth:`forward`.
+        need_input_grad : bool
+            When false, skip the work for dL/d(input) and return ``None``.
+
+        Returns
+        -------
+        array or None
+            dL/d(input), of the input's shape; ``None`` when ``need_input_grad`` is
+            false.
+
+        Raises
+        ------
+        RuntimeError
+            If no training-mode :meth:`forward` came before.
+        ValueError
+            If ``grad`` does not have the output's shape.
+        """
         raise NotImplementedError
 
     def __repr__(self):
@@ -88,8 +136,10 @@ class Dense(Layer):
     Attributes
     ----------
     W : (in_features, out_features) array
+        The weights.
     b : (out_features,) array
-        On the host after construction; :meth:`blasfast.nn.Sequential.to_device` moves them.
+        The bias. Both are on the host after construction;
+        :meth:`blasfast.nn.Sequential.to_device` moves them.
 
     Raises
     ------
@@ -162,7 +212,8 @@ class Dense(Layer):
 
         Returns
         -------
-        (N, out_features) array of the layer's dtype.
+        (N, out_features) array
+            Of the layer's dtype (16-bit under mixed precision).
 
         Raises
         ------
@@ -202,6 +253,7 @@ class Dense(Layer):
         Returns
         -------
         (N, in_features) array or None
+            dL/dx; ``None`` when ``need_input_grad`` is false.
 
         Raises
         ------

@@ -46,11 +46,14 @@ class SoftmaxCrossEntropy:
         Parameters
         ----------
         logits : (N, C) array, float32/float64
-        labels : (N,) array of integers in ``[0, C)``, same side as ``logits``
+            The network's outputs.
+        labels : (N,) int array
+            Class labels in ``[0, C)``, on the same side (NumPy/CuPy) as ``logits``.
 
         Returns
         -------
-        0-d array of the logits' dtype.
+        0-d array
+            The mean loss, of the logits' dtype.
 
         Raises
         ------
@@ -90,7 +93,8 @@ class SoftmaxCrossEntropy:
 
         Returns
         -------
-        (N, C) array of the logits' dtype: ``(softmax(logits) - onehot(labels)) / N``.
+        (N, C) array
+            ``(softmax(logits) - onehot(labels)) / N``, of the logits' dtype.
 
         Raises
         ------

@@ -215,7 +215,17 @@ class MixedPrecision:
 
     @classmethod
     def from_state_dict(cls, state):
-        """A new :class:`MixedPrecision` with the policy and state of ``state``.
+        """Return a new :class:`MixedPrecision` with the policy and state of ``state``.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state_dict`.
+
+        Returns
+        -------
+        MixedPrecision
+            The new object.
 
         Raises
         ------
@@ -231,15 +241,23 @@ class MixedPrecision:
 
     @contextlib.contextmanager
     def autocast(self, model):
-        """Within the ``with`` block, ``model``'s Dense and Conv2D layers compute in the
-        policy's 16-bit type (16-bit copies of weights and inputs, float32 accumulation,
-        16-bit outputs), as in training; the layers compute in their own dtype again on
-        exit, also after an exception. :meth:`Sequential.predict` and
+        """Make ``model``'s layers compute in the policy's 16-bit type within a ``with`` block.
+
+        Within the block, ``model``'s Dense and Conv2D layers compute in the policy's
+        16-bit type (16-bit copies of weights and inputs, float32 accumulation, 16-bit
+        outputs), as in training; the layers compute in their own dtype again on exit,
+        also after an exception. :meth:`Sequential.predict` and
         :meth:`Sequential.evaluate` use it for ``mixed_precision=``.
 
         Parameters
         ----------
         model : Sequential
+            The model whose layers switch.
+
+        Yields
+        ------
+        Sequential
+            ``model`` itself (the value of ``with ... as``).
         """
         for layer in model.layers:
             layer._compute_dtype = self.compute_dtype
@@ -255,9 +273,11 @@ class MixedPrecision:
         Parameters
         ----------
         model : Sequential
+            The model, in training mode.
         x : (N, ...) array
             Inputs on the model's side.
-        y : (N,) integer array
+        y : (N,) int array
+            Class labels.
         loss : loss object
             Computed in float32 from the 16-bit logits.
 
@@ -293,10 +313,32 @@ class MixedPrecision:
         return out, value, grads, finite
 
     def train_step(self, model, x, y, loss, optimizer, distributed=None):
-        """One mixed-precision step (called by :meth:`Sequential.fit`).
+        """Run one mixed-precision step (called by :meth:`Sequential.fit`).
 
-        Returns the float32 logits and the mean loss. A step with non-finite gradients
-        leaves the weights and the optimizer untouched and lowers the scale.
+        A step with non-finite gradients leaves the weights and the optimizer untouched
+        and lowers the scale.
+
+        Parameters
+        ----------
+        model : Sequential
+            The model, updated in place.
+        x : (N, ...) array
+            Inputs on the model's side.
+        y : (N,) int array
+            Class labels.
+        loss : loss object
+            Computed in float32 from the 16-bit logits.
+        optimizer : optimizer
+            Applies the unscaled gradients.
+        distributed : DataParallel, optional
+            Averages the gradients over processes first.
+
+        Returns
+        -------
+        out : (N, C) float32 array
+            The logits.
+        value : 0-d float32 array
+            The (unscaled) mean loss.
         """
         out, value, grads, finite = self.gradients(model, x, y, loss)
         if distributed is not None:

@@ -86,12 +86,12 @@ class Sequential:
 
     @property
     def params(self):
-        """list of arrays: every layer's parameters, in layer order."""
+        """List of arrays: every layer's parameters, in layer order."""
         return [p for layer in self.layers for p in layer.params]
 
     @property
     def grads(self):
-        """list of arrays: every layer's gradients from the last backward, as ``params``."""
+        """List of arrays: every layer's gradients from the last backward, as ``params``."""
         return [g for layer in self.layers for g in layer.grads]
 
     def _xp(self):
@@ -133,6 +133,16 @@ class Sequential:
 
     def to_device(self, device):
         """Move all parameters to ``'cpu'`` (NumPy) or ``'gpu'`` (CuPy); return ``self``.
+
+        Parameters
+        ----------
+        device : {'cpu', 'gpu'}
+            Where the parameters go.
+
+        Returns
+        -------
+        Sequential
+            ``self``, for chaining.
 
         Raises
         ------
@@ -183,6 +193,7 @@ class Sequential:
         Parameters
         ----------
         x : (N, F) array
+            The inputs, moved to the model's device and dtype.
         batch_size : int
             Rows per forward pass (bounds memory).
         mixed_precision : MixedPrecision, 'float16' or 'bfloat16', optional
@@ -192,8 +203,9 @@ class Sequential:
 
         Returns
         -------
-        (N, C) array on the model's device (float32 under ``mixed_precision``);
-        ``argmax(axis=1)`` gives the classes.
+        (N, C) array
+            On the model's device (float32 under ``mixed_precision``);
+            ``argmax(axis=1)`` gives the classes.
 
         Raises
         ------
@@ -218,7 +230,9 @@ class Sequential:
         Parameters
         ----------
         x : (N, F) array
-        y : (N,) integer array of class labels
+            The inputs, moved to the model's device and dtype.
+        y : (N,) int array
+            Class labels in ``[0, C)``.
         loss : loss object, optional
             Default :class:`SoftmaxCrossEntropy`.
         batch_size : int
@@ -226,6 +240,13 @@ class Sequential:
         mixed_precision : MixedPrecision, 'float16' or 'bfloat16', optional
             Evaluate with the 16-bit forward pass (see :meth:`predict`); the loss is
             computed in float32 from the logits.
+
+        Returns
+        -------
+        loss : float
+            The mean loss over the rows.
+        accuracy : float
+            The fraction of rows whose largest logit is the label.
 
         Raises
         ------
@@ -313,11 +334,12 @@ class Sequential:
         ----------
         x : (N, F) array, float
             Training inputs (moved to the model's device and dtype).
-        y : (N,) integer array
+        y : (N,) int array
             Class labels in ``[0, C)``.
         epochs, batch_size : int
             Passes over the data, rows per step (the last batch may be smaller).
         optimizer : object with ``step(params, grads)``, e.g. :class:`SGD`
+            Updates the parameters from the gradients after every batch.
         loss : loss object, optional
             Default :class:`SoftmaxCrossEntropy`.
         seed : int or numpy.random.Generator
@@ -346,33 +368,15 @@ class Sequential:
             Average the gradients over processes before every update
             (see :class:`DataParallel`); each process passes its own shard.
 
-        Pruning masks attached by :func:`prune` multiply the gradients before and the
-        weights after every update, so pruned weights stay exactly zero. The optimizer and
-        the mixed-precision object are kept as ``self.optimizer`` and
-        ``self.mixed_precision``, so :meth:`save` (and :class:`ModelCheckpoint`) writes
-        their state; pass ``model.mixed_precision`` again to resume with its loss scale.
-
         Returns
         -------
-        dict of lists, one entry per epoch: ``loss`` and ``accuracy`` (averaged over the
-        epoch's batches, weighted by batch size, as the model stood at each batch),
-        ``time`` (seconds), ``val_loss``/``val_accuracy`` with ``validation_data``, and
-        ``loss_scale``/``skipped_steps`` (at the epoch's end) with ``mixed_precision``.
-        Fewer entries than ``epochs`` when a callback stopped training.
-
-        Non-finite data and divergence: before training, ``x`` (after the cast to the
-        model's dtype) and the inputs of ``validation_data`` are checked for NaN/Inf with
-        one reduction each (on the GPU that is one device-to-host sync per :meth:`fit`
-        call, not per batch); labels are integers, so they have none. During training a
-        non-finite loss (the model diverged: too high a learning rate, or an overflow)
-        raises ``FloatingPointError`` naming the epoch and the batch. On the CPU it is
-        checked after every batch; on the GPU it is read where the running loss is read
-        anyway (every 50 batches and at each epoch's end), so training may run up to 49
-        batches past the first bad one before stopping; the message still names the first
-        bad batch. The weights are then non-finite too: reload a checkpoint to go on.
-        Under ``mixed_precision`` a non-finite loss gives non-finite gradients, and that
-        step is skipped by the dynamic loss scaling instead (counted in
-        ``skipped_steps``), as overflow in float16 is expected there.
+        history : dict of lists
+            One entry per epoch: ``loss`` and ``accuracy`` (averaged over the epoch's
+            batches, weighted by batch size, as the model stood at each batch), ``time``
+            (seconds), ``val_loss``/``val_accuracy`` with ``validation_data``, and
+            ``loss_scale``/``skipped_steps`` (at the epoch's end) with
+            ``mixed_precision``. Fewer entries than ``epochs`` when a callback stopped
+            training.
 
         Raises
         ------
@@ -389,7 +393,29 @@ class Sequential:
             ``on_epoch_end``, ``distributed`` has no ``allreduce_grads``, or
             ``mixed_precision`` is not a :class:`MixedPrecision`, a policy or None.
         FloatingPointError
-            When the loss becomes NaN or Inf during training (see above).
+            When the loss becomes NaN or Inf during training (see Notes).
+
+        Notes
+        -----
+        Pruning masks attached by :func:`prune` multiply the gradients before and the
+        weights after every update, so pruned weights stay exactly zero. The optimizer and
+        the mixed-precision object are kept as ``self.optimizer`` and
+        ``self.mixed_precision``, so :meth:`save` (and :class:`ModelCheckpoint`) writes
+        their state; pass ``model.mixed_precision`` again to resume with its loss scale.
+
+        Non-finite data and divergence: before training, ``x`` (after the cast to the
+        model's dtype) and the inputs of ``validation_data`` are checked for NaN/Inf with
+        one reduction each (on the GPU that is one device-to-host sync per :meth:`fit`
+        call, not per batch); labels are integers, so they have none. During training a
+        non-finite loss (the model diverged: too high a learning rate, or an overflow)
+        raises ``FloatingPointError`` naming the epoch and the batch. On the CPU it is
+        checked after every batch; on the GPU it is read where the running loss is read
+        anyway (every 50 batches and at each epoch's end), so training may run up to 49
+        batches past the first bad one before stopping; the message still names the first
+        bad batch. The weights are then non-finite too: reload a checkpoint to go on.
+        Under ``mixed_precision`` a non-finite loss gives non-finite gradients, and that
+        step is skipped by the dynamic loss scaling instead (counted in
+        ``skipped_steps``), as overflow in float16 is expected there.
         """
         op = "Sequential.fit"
         epochs = _checks.integer(op, "epochs", epochs, minimum=1)
@@ -491,7 +517,13 @@ class Sequential:
     # -- files ---------------------------------------------------------------------
 
     def architecture(self):
-        """Return the JSON-able list ``[{"type": name, "config": {...}}, ...]``."""
+        """Return the JSON-able list ``[{"type": name, "config": {...}}, ...]``.
+
+        Returns
+        -------
+        list of dict
+            One ``{"type": class name, "config": layer.config()}`` per layer, in order.
+        """
         return [{"type": type(layer).__name__, "config": layer.config()}
                 for layer in self.layers]
 
@@ -507,6 +539,15 @@ class Sequential:
         :meth:`~MixedPrecision.state_dict` (policy, loss scale, step counters) as the JSON
         string ``mixed_precision``. No pickles. The path is used as given (no ``.npz`` is
         appended). Arrays on the GPU are copied to the host.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if it exists).
+        optimizer : optimizer, optional
+            Whose state to store; default the one of the last :meth:`fit`.
+        mixed_precision : MixedPrecision, optional
+            Whose state to store; default the one of the last :meth:`fit`.
 
         Raises
         ------
@@ -548,6 +589,16 @@ class Sequential:
         (policy, loss scale, step counters) as ``model.mixed_precision``, so that
         ``model.fit(..., optimizer=model.optimizer, mixed_precision=model.mixed_precision)``
         continues exactly where training stopped.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Sequential
+            The model, on the CPU.
 
         Raises
         ------

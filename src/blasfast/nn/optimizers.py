@@ -48,7 +48,13 @@ class Optimizer:
         self._state = None
 
     def current_lr(self):
-        """The learning rate the next :meth:`step` uses (the schedule at step ``t``)."""
+        """Return the learning rate the next :meth:`step` uses (the schedule at step ``t``).
+
+        Returns
+        -------
+        float
+            ``lr``, or the schedule's value at step ``t``.
+        """
         return float(self.lr(self.t)) if callable(self.lr) else self.lr
 
     def reset(self):
@@ -107,16 +113,29 @@ class Optimizer:
     # -- state files --------------------------------------------------------------------
 
     def config(self):
-        """JSON-able ``{"type": name, **hyperparameters}``; :func:`optimizer_from_config`
-        rebuilds the optimizer (without state)."""
+        """Return the JSON-able ``{"type": name, **hyperparameters}``.
+
+        Returns
+        -------
+        dict
+            The class name and hyperparameters (a schedule as its own config), from
+            which :func:`optimizer_from_config` rebuilds the optimizer (without state).
+        """
         cfg = {"type": type(self).__name__}
         cfg.update({k: getattr(self, k) for k in self._hyper})
         cfg["lr"] = self.lr.config() if callable(self.lr) else self.lr
         return cfg
 
     def state_dict(self):
-        """Return ``(config, arrays)``: the JSON-able config plus ``t``, and the state buffers
-        as host arrays named ``"{i}.{slot}"``."""
+        """Return ``(config, arrays)``, the optimizer's state for a file.
+
+        Returns
+        -------
+        config : dict
+            The JSON-able :meth:`config` plus ``t`` and the number of parameters.
+        arrays : dict of numpy.ndarray
+            The state buffers as host arrays named ``"{i}.{slot}"``.
+        """
         cfg = dict(self.config(), t=self.t,
                    n_params=None if self._state is None else len(self._state))
         arrays = {}
@@ -127,8 +146,15 @@ class Optimizer:
         return cfg, arrays
 
     def load_state_dict(self, cfg, arrays):
-        """Restore ``t`` and the buffers written by :meth:`state_dict` (host arrays; they
-        move to the parameters' side at the next step).
+        """Restore ``t`` and the buffers written by :meth:`state_dict`.
+
+        Parameters
+        ----------
+        cfg : dict
+            The ``config`` of :meth:`state_dict`.
+        arrays : dict of arrays
+            Its ``arrays`` (host arrays; they move to the parameters' side at the next
+            step).
 
         Raises
         ------
@@ -467,8 +493,10 @@ class AdamW(Adam):
     ----------
     lr : float or schedule
         Default 0.001.
-    betas, eps
-        As :class:`Adam`.
+    betas : (float, float), optional
+        As :class:`Adam`. Default (0.9, 0.999).
+    eps : float, optional
+        As :class:`Adam`. Default 1e-8.
     weight_decay : float, optional
         Decoupled :math:`\lambda \ge 0`. Default 0.01.
 

@@ -150,7 +150,9 @@ def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_las
     Parameters
     ----------
     target : Sequential, Dense or Conv2D
+        A model (each of its Dense/Conv2D layers is pruned) or one layer.
     method : {'irregular', 'row', 'column', 'block'}
+        What is removed, as listed above.
     sparsity : float in [0, 1)
         Fraction of the units (entries, rows, columns, blocks) of each layer to remove.
     block : (int, int), optional
@@ -203,15 +205,17 @@ def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_las
 
 
 def weight_sparsity(target):
-    """Fraction of exactly-zero entries among the weights ``W`` of the Dense/Conv2D layers.
+    """Return the fraction of exactly-zero entries in the weights of the Dense/Conv2D layers.
 
     Parameters
     ----------
     target : Sequential, Dense or Conv2D
+        A model or one layer; only the weights ``W`` count (not the biases).
 
     Returns
     -------
-    float in [0, 1]
+    float
+        In [0, 1]; 0.0 when there are no weights.
 
     Raises
     ------
@@ -270,6 +274,7 @@ def compact(model):
     Parameters
     ----------
     model : Sequential
+        A model pruned by :func:`prune` (not modified).
 
     Returns
     -------
@@ -327,9 +332,11 @@ class MultiSparsity:
     model : Sequential
         Trained; its current weights become the shared dense weights.
     method : {'irregular', 'row', 'column', 'block'}
+        As :func:`prune`.
     sparsities : sequence of float in [0, 1)
         E.g. (0.3, 0.6, 0.9) for low / medium / high.
     block : (int, int), optional
+        As :func:`prune`.
     include_last : bool, optional
         As :func:`prune`.
 
@@ -384,15 +391,35 @@ class MultiSparsity:
                 for m, d in zip(self._masks[s], self._dense)]
 
     def rewrite_fraction(self, a, b):
-        """Fraction of the weights ``W`` that differ between the models at sparsities
-        ``a`` and ``b`` (None = dense), i.e. are rewritten by a switch between them."""
+        """Return the fraction of the weights ``W`` rewritten by a switch from ``a`` to ``b``.
+
+        Parameters
+        ----------
+        a, b : float or None
+            Two of ``sparsities`` (None: the dense model).
+
+        Returns
+        -------
+        float
+            The fraction of weights that differ between the two models.
+        """
         ma, mb = self._full(a), self._full(b)
         return sum(int((x["W"] != y["W"]).sum()) for x, y in zip(ma, mb)) / self.n_weights
 
     def switch(self, sparsity):
-        """Turn the model into the one at ``sparsity`` (one of ``sparsities``, or None for
-        the dense model), writing only the entries that change; set the layers' masks (so
-        that fine-tuning keeps the pattern) and return the fraction of weights rewritten.
+        """Turn the model into the one at ``sparsity``, writing only the entries that change.
+
+        Also sets the layers' masks, so that fine-tuning keeps the pattern.
+
+        Parameters
+        ----------
+        sparsity : float or None
+            One of ``sparsities``, or None for the dense model.
+
+        Returns
+        -------
+        float
+            The fraction of weights rewritten (as :meth:`rewrite_fraction`).
 
         Raises
         ------

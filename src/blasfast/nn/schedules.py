@@ -47,11 +47,28 @@ class StepLR:
         self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
     def __call__(self, t):
-        """Learning rate at step ``t`` (0-based)."""
+        """Return the learning rate at step ``t``.
+
+        Parameters
+        ----------
+        t : int
+            The optimizer step, 0-based.
+
+        Returns
+        -------
+        float
+            The rate.
+        """
         return self.lr * self.gamma ** (int(t) // self.step_size)
 
     def config(self):
-        """JSON-able keyword arguments that rebuild the schedule."""
+        """Return the JSON-able keyword arguments that rebuild the schedule.
+
+        Returns
+        -------
+        dict
+            ``{"type": class name, **keyword arguments}``.
+        """
         return {"type": "StepLR", "lr": self.lr, "step_size": self.step_size,
                 "gamma": self.gamma}
 
@@ -60,8 +77,12 @@ class StepLR:
 
 
 class CosineLR:
-    r"""Cosine annealing: :math:`\eta_t = \eta_{\min} + \tfrac12(\eta_0 - \eta_{\min})
-    (1 + \cos(\pi \min(t, T) / T))`.
+    r"""Cosine annealing from ``lr`` down to ``min_lr`` over ``total_steps`` steps.
+
+    .. math::
+
+        \eta_t = \eta_{\min} + \tfrac12(\eta_0 - \eta_{\min})
+        (1 + \cos(\pi \min(t, T) / T))
 
     Parameters
     ----------
@@ -99,12 +120,29 @@ class CosineLR:
         self.lr, self.total_steps, self.min_lr = lr, total_steps, min_lr
 
     def __call__(self, t):
-        """Learning rate at step ``t`` (0-based)."""
+        """Return the learning rate at step ``t``.
+
+        Parameters
+        ----------
+        t : int
+            The optimizer step, 0-based.
+
+        Returns
+        -------
+        float
+            The rate.
+        """
         frac = min(int(t), self.total_steps) / self.total_steps
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * frac))
 
     def config(self):
-        """JSON-able keyword arguments that rebuild the schedule."""
+        """Return the JSON-able keyword arguments that rebuild the schedule.
+
+        Returns
+        -------
+        dict
+            ``{"type": class name, **keyword arguments}``.
+        """
         return {"type": "CosineLR", "lr": self.lr, "total_steps": self.total_steps,
                 "min_lr": self.min_lr}
 

@@ -25,6 +25,19 @@ class LUFactors(tuple):
     the factors are those of ``diag(row_scale) @ A @ diag(col_scale)``; pass the object
     itself (not the unpacked tuple) to :func:`lu_solve`, which undoes the scaling.
 
+    Parameters
+    ----------
+    lu, piv : arrays
+        The factors, as the attributes of the same names.
+    dtype : str
+        The factor precision.
+    row_scale, col_scale : (..., n) float64 arrays, optional
+        The scaling, when the matrix was scaled.
+    perm : (..., n) int array, optional
+        Internal: the row permutation ``piv`` stands for, kept by :func:`lu_factor` on
+        the GPU path for :func:`lu_solve`. :func:`lu_factor` builds these objects; there
+        is no need to build one by hand.
+
     Attributes
     ----------
     lu : (..., n, n) array
@@ -48,10 +61,12 @@ class LUFactors(tuple):
 
     @property
     def lu(self):
+        """The factors ``L`` and ``U`` in one array (``self[0]``)."""
         return self[0]
 
     @property
     def piv(self):
+        """The LAPACK pivot indices, 0-based (``self[1]``)."""
         return self[1]
 
     def __reduce__(self):

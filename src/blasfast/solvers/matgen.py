@@ -70,12 +70,14 @@ def generate_matrix(n, kind="geometric", cond=1e4, *, rng=None, dtype=np.float64
         Condition number ``kappa_2`` (>= 1) of the SVD families; ignored for
         'diag_dominant'.
     rng : numpy.random.Generator or seed, optional
+        The random source (None: fresh OS entropy). No global state is used.
     dtype : float dtype
         Of the result (generated in float64, then rounded).
 
     Returns
     -------
-    (n, n) numpy array
+    (n, n) numpy.ndarray
+        The matrix, of ``dtype``.
 
     Raises
     ------
