@@ -14,9 +14,10 @@ Three checks (issue #14, section 4):
 * docutils renders both the docstring as written (what ``help()`` and IDEs show) and the
   reStructuredText numpydoc turns it into for Sphinx; a message of WARNING level or above
   fails (the issue asks for no ERROR/SEVERE ones -- "Malformed table" was one; the
-  warnings found were real rendering faults too: a ``*args`` that opens emphasis, a
-  definition list run into the next paragraph), with Sphinx's roles and directives
-  stubbed as plain ones;
+  warnings found were real rendering faults too: an unescaped ``*`` that opens an
+  emphasis, a definition list run into the next paragraph), with Sphinx's roles and
+  directives stubbed as plain ones and numpydoc's unescaped ``*args``/``**kwargs``
+  parameter names escaped;
 * the ``Examples`` run with :mod:`doctest`, on the CPU path, in every module of the
   package (a superset of the modules defining public names). An example that needs a GPU
   carries ``# doctest: +SKIP`` and says why in its text.
@@ -148,7 +149,10 @@ def public_objects():
             for name in sorted(dir(obj)):
                 if name.startswith("_") and name != "__call__":
                     continue
-                raw, owner = _documenting(obj, name)
+                found = _documenting(obj, name)
+                if found is None:
+                    continue
+                raw, owner = found
                 if not owner.__module__.startswith("blasfast"):
                     continue  # inherited from the standard library (tuple.count, ...)
                 if not (inspect.isfunction(raw) or isinstance(raw, property)):
