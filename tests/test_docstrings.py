@@ -343,6 +343,19 @@ def test_rendering_check_flags_a_malformed_table():
     assert any("Malformed table" in m for m in rst_messages(text, level=3))
 
 
+def test_the_precision_tables_render_as_tables():
+    """help(bf.batched_gemm)'s tables (issue #14's "Malformed table") are tables, whole."""
+    docutils = _docutils()
+    for func, rows in ((blasfast.batched_gemm, [6, 7]), (blasfast.matmul, [7])):
+        for how, text in _renderings(func):
+            tree = docutils.core.publish_doctree(
+                text, settings_overrides={"report_level": 5, "halt_level": 5,
+                                          "warning_stream": io.StringIO()})
+            found = [len(list(t.findall(docutils.nodes.row)))
+                     for t in tree.findall(docutils.nodes.table)]
+            assert found == rows, (func.__name__, how, found)
+
+
 # ---------------------------------------------------------------------------------------
 # doctest
 
