@@ -145,7 +145,9 @@ def test_every_family_runs_on_a_handle_and_refuses_it_with_host_arrays(op, dev, 
              "fft": lambda m, **kw: bf.fft.fft(m(x), **kw),
              "fftconvolve": lambda m, **kw: bf.fft.fftconvolve(m(x), m(x), **kw)}
     ref = calls[op](np.asarray)
-    got = calls[op](dev.asarray, stream=dev.cuda.Stream().ptr)
+    stream = dev.cuda.Stream()  # kept alive: the op gets only its handle
+    got = calls[op](dev.asarray, stream=stream.ptr)
+    stream.synchronize()
     got = got.get() if hasattr(got, "get") else got
     assert got.shape == ref.shape
     assert np.linalg.norm(got - ref) <= 1e-4 * np.linalg.norm(ref)
