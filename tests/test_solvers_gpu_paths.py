@@ -19,6 +19,7 @@ import blasfast.solvers as bs
 from blasfast import _dtypes
 from blasfast.solvers import _kernels as K
 from blasfast.solvers import _lu_cpu, _lu_gpu, _small_gpu
+from blasfast.solvers._solveinfo import STATUSES
 from conftest import device_params, is_emulator, to_numpy
 
 # ---------------------------------------------------------------- kernel stand-ins
@@ -186,15 +187,15 @@ def test_small_path_statuses_and_fallback(emulated, rng):
     a[3, :, 2] = 0.0                                  # singular
     a[4] *= 1e300                                     # beyond the FP32 range
     b = rng.standard_normal((s, n, 2))
-    out = {"status": np.full(s, "converged", dtype=object),
+    out = {"status": np.zeros(s, dtype=np.int8),       # codes into STATUSES
            "iter_code": np.zeros(s, dtype=np.int64), "fell_back": np.zeros(s, dtype=bool)}
     anorm = np.abs(a).sum(axis=2).max(axis=1)
     tol = np.sqrt(n) * 2.0**-53
     x, res = _small_gpu.solve_small(np, a, b, np.arange(s), out, factor="float16",
                                     max_iter=50, fallback=True, anorm=anorm, tolfac=tol,
                                     wdtype=np.float64)
-    assert out["status"].tolist() == ["converged", "converged", "fell back", "singular",
-                                      "fell back"]
+    assert [STATUSES[c] for c in out["status"]] == ["converged", "converged", "fell back",
+                                                    "singular", "fell back"]
     assert out["iter_code"].tolist()[2:] == [-31, -3, -2]
     assert np.isnan(x[3]).all() and "solved by the FP64 fallback" in res.reason[2]
     for i in (0, 1, 2, 4):
@@ -216,7 +217,7 @@ def test_solve_driver_on_the_gpu_branches(emulated, rng, n):
                                      tol=None, max_iter=50, fallback=True,
                                      wdtype=np.dtype(np.float64))
     assert out["path"] == ("gpu-small" if n <= 64 else "gpu")
-    st = out["status"].tolist()
+    st = [STATUSES[c] for c in out["status"]]
     assert st[0] == "converged" and st[1] in ("converged", "fell back")
     assert st[2] in ("converged", "fell back") and st[3] == "singular"
     thr = np.sqrt(n) * 2.0**-53

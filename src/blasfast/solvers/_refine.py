@@ -33,6 +33,7 @@ import numpy as np
 
 from ..gemm import batched_gemm
 from ._gmres import gmres
+from ._solveinfo import Reasons
 
 __all__ = ["refine", "GMRES_TOL", "GMRES_RESTART", "unit_roundoff"]
 
@@ -40,6 +41,11 @@ GMRES_TOL = 1e-6       # relative tolerance of the inner FGMRES (true residual)
 GMRES_RESTART = 50     # Arnoldi steps per GMRES-IR step (at most n)
 _IR_RATE = 0.25        # 'auto' leaves IR when a step does not cut the backward error 4x
 _STALL = 3             # steps without improvement before giving up
+
+METHODS = ("ir", "gmres", "ir->gmres")     # Result.method holds codes into this table
+IR, GMRES, IR_GMRES = range(len(METHODS))
+METHOD_TABLE = np.array(METHODS, dtype=object)
+_METHOD_NAME = {IR: "IR", GMRES: "GMRES-IR", IR_GMRES: "IR then GMRES-IR"}
 
 
 def unit_roundoff(dtype):
@@ -65,14 +71,19 @@ def residual(a, x, b):
 
 
 class Result:
-    """Per-system outcome of :func:`refine` (host arrays of length s)."""
+    """Per-system outcome of :func:`refine` (host arrays of length s).
+
+    ``method`` holds int8 codes into :data:`METHODS`; ``reason`` is a sparse
+    :class:`~._solveinfo.Reasons` (``{system: text}``, '' for the others): nothing per
+    system is a Python object, so a stack of 100,000 costs a few array allocations.
+    """
 
     def __init__(self, s):
         self.iterations = np.zeros(s, dtype=np.int64)
         self.gmres_iterations = np.zeros(s, dtype=np.int64)
         self.converged = np.zeros(s, dtype=bool)
-        self.method = np.full(s, "ir", dtype=object)
-        self.reason = np.full(s, "", dtype=object)
+        self.method = np.zeros(s, dtype=np.int8)
+        self.reason = Reasons()
         self.backward_error = np.full(s, np.nan)
         self.history = []          # one (s,) array per step, NaN where a system was idle
 
@@ -123,7 +134,7 @@ def refine(xp, a, b, fac, sel, *, mode, max_iter, cte, anorm, wdtype):
     best = np.full(s, np.inf)
     prev = np.full(s, np.inf)
     stall = np.zeros(s, dtype=np.int64)
-    res.method[sel] = "gmres" if mode == "gmres" else "ir"
+    res.method[sel] = GMRES if mode == "gmres" else IR
     active = np.asarray(sel)
     m = max(1, min(n, GMRES_RESTART))
     while active.size:
@@ -151,7 +162,7 @@ def refine(xp, a, b, fac, sel, *, mode, max_iter, cte, anorm, wdtype):
 
         to_gmres = np.zeros(len(active), dtype=bool)
         if mode == "auto":
-            in_ir = res.method[active] == "ir"
+            in_ir = res.method[active] == IR
             slow = ~finite | (ber > _IR_RATE * prev[active])
             to_gmres = in_ir & slow & ~done & (res.iterations[active] > 0)
         give_up = ~done & ~to_gmres & (~finite | (stall[active] >= _STALL))
@@ -160,20 +171,22 @@ def refine(xp, a, b, fac, sel, *, mode, max_iter, cte, anorm, wdtype):
             for i in active[flag]:
                 res.reason[i] = _failure(res, i, why, max_iter, best[i])
         prev[active] = ber
-        for i in active[to_gmres]:
-            res.method[i] = "ir->gmres"
-            x[i] = best_x[i]
-            prev[i] = np.inf
-            stall[i] = 0
+        sw = active[to_gmres]
+        if sw.size:
+            res.method[sw] = IR_GMRES
+            x[sw] = best_x[sw]
+            prev[sw] = np.inf
+            stall[sw] = 0
         stop = done | give_up | out_of_steps
-        for i in active[give_up | out_of_steps]:
-            x[i] = best_x[i]
-            res.backward_error[i] = best[i]
+        ended = active[give_up | out_of_steps]
+        if ended.size:
+            x[ended] = best_x[ended]
+            res.backward_error[ended] = best[ended]
         step_ok = ~stop & ~to_gmres
         if step_ok.any():
             go = np.nonzero(step_ok)[0]
             idx = active[go]
-            gm = np.array([res.method[i] != "ir" for i in idx])
+            gm = res.method[idx] != IR
             rr = _take(r, go)
             for part, use_gmres in ((np.nonzero(~gm)[0], False), (np.nonzero(gm)[0], True)):
                 if part.size == 0:
@@ -196,7 +209,7 @@ def _gmres_step(xp, a, fac, ids, r, m):
 
 
 def _failure(res, i, why, max_iter, best):
-    name = {"ir": "IR", "gmres": "GMRES-IR", "ir->gmres": "IR then GMRES-IR"}[res.method[i]]
+    name = _METHOD_NAME[int(res.method[i])]
     if why == "stagnated":
         return (f"{name} stagnated after {res.iterations[i]} iterations (best backward "
                 f"error {best:.2e})")

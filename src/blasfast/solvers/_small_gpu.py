@@ -8,7 +8,9 @@ instantiation (the fallback). For ``n <= 64`` the blocked algorithm would be a s
 panel, so the low precisions all factor in FP32 here, exactly as the blocked algorithm
 does; the kernel refines with classical IR whatever ``refine`` asks (an FP64 re-solve of
 such a system costs less than one GMRES step), and records no per-step history (only the
-final backward error). Synchronizes twice (reading the codes, and after the fallback).
+final backward error). Reads back two arrays of the stack (the codes, which are the
+iteration counts of converged systems, and the backward errors) and, only when systems
+failed, the others; nothing on the host is done per system unless it failed.
 Systems whose FP64 kernel run did not pass (a zero or tiny pivot, no convergence) go on to
 the full FP64 fallback of :mod:`._fallback` (equilibration, condition estimate, QR), one
 system at a time; every result is checked once more, after rounding to the working
@@ -22,6 +24,7 @@ import numpy as np
 
 from ..kernels import _compile
 from . import _factor, _kernels as K, _refine
+from . import _solveinfo as S
 
 __all__ = ["solve_small"]
 
@@ -59,13 +62,20 @@ def solve_small(cp, a64, b64, good, out, *, factor, max_iter, fallback, anorm, t
     tf = "double" if factor == "float64" else "float"
     _launch(cp, tf, nmax, a, b, x, cp.asarray(good, dtype=np.int64), max_iter, tolfac,
             code, iters, ber, minpiv)
-    code_h, iters_h, ber_h = _host(code).copy(), _host(iters).copy(), _host(ber).copy()
+    code_h, ber_h = _host(code).copy(), _host(ber).copy()
     res = _refine.Result(s)
-    res.iterations[good] = iters_h[good]
-    res.converged[good] = code_h[good] >= 0
-    res.backward_error[good] = ber_h[good]
-    out["iter_code"][good] = code_h[good]
-    failed = good[code_h[good] < 0]
+    whole = good.size == s
+    cg = code_h if whole else code_h[good]
+    conv = cg >= 0
+    res.converged[good] = conv
+    res.backward_error[good] = ber_h if whole else ber_h[good]
+    out["iter_code"][good] = cg
+    failed = good[~conv]
+    # a converged system's code is its iteration count (the kernel writes code = iters
+    # then); the counts of the failed ones are read only when there are some
+    res.iterations[good] = np.where(conv, cg, 0)
+    if failed.size:
+        res.iterations[failed] = _host(iters)[failed]
     why = {_factor.OVERFLOW: "overflow converting A to FP32",
            _factor.BREAKDOWN: f"{factor} LU: zero or non-finite pivot",
            _factor.NO_CONVERGENCE: f"IR did not converge in {max_iter} iterations "
@@ -83,7 +93,7 @@ def solve_small(cp, a64, b64, good, out, *, factor, max_iter, fallback, anorm, t
             if code2[i] >= 0 and mp2[i] > eps * anorm[i]:
                 # the kernel's FP64 LU and refinement passed the test on its float64 x
                 # (the caller tests x again once rounded to a float32 working precision)
-                out["status"][i] = "fell back"
+                out["status"][i] = S.FELL_BACK
                 out["fell_back"][i] = True
                 res.backward_error[i] = ber2[i]
                 res.reason[i] += ("; solved by the FP64 fallback (small-system kernel: FP64 "
@@ -96,6 +106,8 @@ def solve_small(cp, a64, b64, good, out, *, factor, max_iter, fallback, anorm, t
             fallback_fp64(cp, a64, b64, np.asarray(redo), x, res, out, anorm,
                           tolfac * anorm, wdtype)
     elif failed.size:
-        out["status"][failed] = "not converged"
-    res.history = [np.where(np.isin(np.arange(s), good), res.backward_error, np.nan)]
-    return x.astype(wdtype), res
+        out["status"][failed] = S.NOT_CONVERGED
+    hist = np.full(s, np.nan)
+    hist[good] = res.backward_error[good]
+    res.history = [hist]
+    return x.astype(wdtype, copy=False), res

@@ -6,6 +6,7 @@ from .. import _checks, _dtypes
 from .._backend import get_array_module
 from .._errors import message
 from . import _args, _errstate, _factor, _refine, _scaling
+from . import _solveinfo as S
 from ._failures import handle_failures
 from ._solveinfo import SolveInfo
 
@@ -234,11 +235,13 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     a3, b3 = _as_stacks(xp, a, b, vector, batch, n, k)
     x3, info = _solve_stacks(xp, a3, b3, factor=factor, refine=refine, tol=tol,
                              max_iter=int(max_iter), fallback=fallback, wdtype=wdtype)
+    codes = info["status"]
     info = _shape_info(info, batch)
     x = x3.reshape(batch + (n, k))
     if vector:
         x = x[..., 0]
-    handle_failures(op, info, stacked=len(batch) > 0, mode=_errstate.resolve(len(batch) > 0))
+    handle_failures(op, info, stacked=len(batch) > 0, mode=_errstate.resolve(len(batch) > 0),
+                    codes=codes)
     if overwrite_b and x.shape == b.shape and b.dtype == wdtype and \
             (xp is not np or b.flags.writeable):
         b[...] = x
@@ -247,15 +250,20 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
 
 
 def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype):
-    """Solve s systems; returns ``(x (s, n, k) wdtype, dict of per-system arrays)``."""
+    """Solve s systems; returns ``(x (s, n, k) wdtype, dict of per-system arrays)``.
+
+    The per-system record is kept in host arrays with no Python object per system:
+    ``status`` int8 codes into :data:`._solveinfo.STATUSES`, reasons a sparse
+    :class:`._solveinfo.Reasons`; :func:`_shape_info` builds the public arrays once.
+    Only failed systems are visited one at a time (their fallback and reason text).
+    """
     s, n, k = b3.shape
     a64 = a3.astype(np.float64, copy=False)
     b64 = b3.astype(np.float64, copy=False)
     out = {
-        "status": np.full(s, "converged", dtype=object),
+        "status": np.zeros(s, dtype=np.int8),           # S.CONVERGED
         "iter_code": np.zeros(s, dtype=np.int64),
         "fell_back": np.zeros(s, dtype=bool),
-        "reason": np.full(s, "", dtype=object),
         "factor": factor, "refine": refine, "scaling": None,
         "path": "cpu" if xp is np else "gpu",
     }
@@ -265,9 +273,12 @@ def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype
         res.backward_error[:] = 0.0
         out.update(_from_result(res, np.zeros(s)))
         return xp.zeros((s, n, k), dtype=wdtype), out
-    finite = _host(xp.isfinite(a64).all(axis=(1, 2)) & xp.isfinite(b64).all(axis=(1, 2)))
-    anorm = _host(xp.abs(a64).sum(axis=2).max(axis=1))
-    anorm = np.where(finite, anorm, np.nan)
+    # ||A||_inf per system, NaN where a or b holds NaN/Inf (a finite matrix's norm is
+    # never NaN: at worst it overflows to Inf): one device-to-host copy for both
+    with np.errstate(invalid="ignore", over="ignore"):
+        fin = xp.isfinite(a64).all(axis=(1, 2)) & xp.isfinite(b64).all(axis=(1, 2))
+        anorm = _host(xp.where(fin, xp.abs(a64).sum(axis=2).max(axis=1), np.nan))
+    finite = ~np.isnan(anorm)
     # Tiny matrices (subnormal entries: ||A|| = 1e-308 and below) are first scaled up, with
     # b, by a power of two sigma that brings ||A||_inf into [0.5, 1): exact, x unchanged,
     # and the residuals of the refinement no longer lose digits to subnormal arithmetic
@@ -300,9 +311,10 @@ def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype
     if out["scaling"] is not None:
         out["scaling"]["sigma"] = sigma
     bound[out["fell_back"]] = _refine.fallback_threshold(1.0, n, wdtype, tol)
-    out["reason"] = full.reason
-    out["status"][~finite] = "non-finite input"
-    out["reason"][~finite] = "a or b contains NaN or Inf"
+    if good.size < s:
+        out["status"][~finite] = S.NON_FINITE
+        for i in np.flatnonzero(~finite):
+            full.reason[i] = "a or b contains NaN or Inf"
     flag_numerically_singular(xp, a64, b64, x, out, full)
     out.update(_from_result(full, bound))
     return x, out
@@ -317,16 +329,17 @@ def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallbac
     if good.size == 0:
         return x, full
     whole = good.size == s
-    fac = _factor.factorize(xp, a64 if whole else a64[good], factor)
     a_g = a64 if whole else a64[good]
     b_g = b64 if whole else b64[good]
+    fac = _factor.factorize(xp, a_g, factor)
     ok = np.flatnonzero(fac.code == 0)
     xg, res = _refine.refine(xp, a_g, b_g, fac, ok, mode=refine, max_iter=max_iter,
                              cte=cte[good], anorm=anorm[good], wdtype=wdtype)
     x[good] = xg
-    for name in ("iterations", "gmres_iterations", "converged", "method", "reason",
-                 "backward_error"):
+    for name in ("iterations", "gmres_iterations", "converged", "method", "backward_error"):
         getattr(full, name)[good] = getattr(res, name)
+    for j, text in res.reason.items():
+        full.reason[int(good[j])] = text
     full.history = [np.full(s, np.nan) for _ in res.history]
     for h, hg in zip(full.history, res.history):
         h[good] = hg
@@ -337,7 +350,8 @@ def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallbac
                           "col_scale": _scatter(_host(fac.c), good, s, np.nan)}
     bad_fac = good[fac.code != 0]
     out["iter_code"][bad_fac] = fac.code[fac.code != 0]
-    full.reason[bad_fac] = fac.reason[fac.code != 0]
+    for i, text in zip(bad_fac, fac.reason[fac.code != 0]):
+        full.reason[int(i)] = text
     conv = (fac.code == 0) & res.converged
     unconverged = good[(fac.code == 0) & ~res.converged]
     out["iter_code"][unconverged] = _factor.NO_CONVERGENCE
@@ -347,7 +361,7 @@ def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallbac
         if fallback or factor == "float64":
             fallback_fp64(xp, a64, b64, failed, x, full, out, anorm, cte)
         else:
-            out["status"][failed] = "not converged"
+            out["status"][failed] = S.NOT_CONVERGED
             x[bad_fac] = np.nan
     return x, full
 
@@ -366,7 +380,7 @@ def fallback_fp64(xp, a64, b64, idx, x, full, out, anorm, cte, wdtype=None):
         status, xi, ber, text = _fallback.solve_one(xp, a64[i], b64[i], cte=float(cte[i]),
                                                     anorm=float(anorm[i]),
                                                     wdtype=wdtype or x.dtype)
-        out["status"][i] = status
+        out["status"][i] = S.CODE[status]
         full.converged[i] = False
         full.reason[i] = _join(full.reason[i], text)
         if status == "singular" or xi is None:
@@ -384,13 +398,12 @@ def _verify(xp, a64, b64, x, out, full, anorm, cte, wdtype):
     returned x for float64: no second test there, whose different summation order would
     only add noise at the rounding level of the test itself.) One batched residual and one
     synchronization."""
-    ok = np.flatnonzero(np.isin(out["status"], ("converged", "fell back")))
+    ok = np.flatnonzero(out["status"] <= S.SOLVED_MAX)
     if ok.size == 0:
         return
-    x64 = x[ok].astype(np.float64)
-    r = _refine.residual(a64[ok], x64, b64[ok])
-    rn = _host(xp.abs(r).max(axis=1))
-    xn = _host(xp.abs(x64).max(axis=1))
+    x64 = _refine._take(x, ok).astype(np.float64)
+    r = _refine.residual(_refine._take(a64, ok), x64, _refine._take(b64, ok))
+    rn, xn = _host(xp.stack((xp.abs(r).max(axis=1), xp.abs(x64).max(axis=1))))  # one copy
     with np.errstate(invalid="ignore", over="ignore"):
         passed = np.all((rn <= cte[ok, None] * xn) & np.isfinite(rn) & np.isfinite(xn),
                         axis=1)
@@ -414,21 +427,21 @@ def flag_numerically_singular(xp, a64, b64, x, out, full):
     equilibration, the ratio is not fooled by row or column scaling (``diag(1, 1e-20)``
     has ratio 1). Costs a few O(n^2) passes per system.
     """
-    ok = np.flatnonzero(np.isin(out["status"], ("converged", "fell back")))
+    ok = np.flatnonzero(out["status"] <= S.SOLVED_MAX)
     if ok.size == 0 or x.shape[1] == 0:
         return
     eps = _refine.unit_roundoff(x.dtype)
-    a = a64[ok]
+    a = _refine._take(a64, ok)
     r, c = _scaling.equilibrate(xp, a, 1.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        bnorm = _host((xp.abs(a) * r[:, :, None] * c[:, None, :]).sum(axis=2).max(axis=1))
-        yn = _host(xp.abs(x[ok].astype(np.float64) / c[:, :, None]).max(axis=1))
-        dn = _host(xp.abs(b64[ok] * r[:, :, None]).max(axis=1))
-        ratio = np.where((dn > 0) & np.isfinite(dn), bnorm[:, None] * yn / np.where(
-            dn > 0, dn, 1.0), 0.0).max(axis=1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        bnorm = (xp.abs(a) * r[:, :, None] * c[:, None, :]).sum(axis=2).max(axis=1)
+        yn = xp.abs(_refine._take(x, ok).astype(np.float64) / c[:, :, None]).max(axis=1)
+        dn = xp.abs(_refine._take(b64, ok) * r[:, :, None]).max(axis=1)
+        ratio = _host(xp.where((dn > 0) & xp.isfinite(dn), bnorm[:, None] * yn / xp.where(
+            dn > 0, dn, 1.0), 0.0).max(axis=1))          # one device-to-host copy
     for i, q in zip(ok[ratio * eps >= 1], ratio[ratio * eps >= 1]):
         x[i] = np.nan
-        out["status"][i] = "singular"
+        out["status"][i] = S.SINGULAR
         out["fell_back"][i] = False
         full.converged[i] = False
         full.reason[i] = _join(full.reason[i], f"singular to working precision: after "
@@ -451,13 +464,18 @@ def _scatter(v, idx, s, fill):
 def _from_result(res, bound):
     hist = np.stack(res.history) if res.history else np.zeros((0, len(res.iterations)))
     return {"iterations": res.iterations, "gmres_iterations": res.gmres_iterations,
-            "converged": res.converged, "method": res.method,
+            "converged": res.converged, "method": res.method, "reason": res.reason,
             "backward_error": res.backward_error, "history": hist,
             "threshold": bound}
 
 
 def _shape_info(d, batch):
-    """Turn the per-system dict into a SolveInfo with arrays of the batch shape."""
+    """Turn the per-system dict into a SolveInfo with arrays of the batch shape (the
+    status and method codes and the sparse reasons become object arrays of str here,
+    each by one vectorized take or fill)."""
+    s = len(d["iter_code"])
+    d = dict(d, status=S.names(d["status"]), method=S.names(d["method"], _refine.METHOD_TABLE),
+             reason=S.reason_array(d["reason"], s))
     per = ("status", "iterations", "gmres_iterations", "iter_code", "converged",
            "fell_back", "reason", "method", "backward_error", "threshold")
     kw = {name: np.asarray(d[name]).reshape(batch) for name in per}

@@ -9,6 +9,35 @@ __all__ = ["SolveInfo", "STATUSES"]
 STATUSES = ("converged", "fell back", "not converged", "singular", "non-finite input",
             "inaccurate")
 
+# Internally a stack's statuses are int8 codes into STATUSES (codes below SOLVED_MAX are
+# solved, the others failures), and its reasons a sparse {system: text} mapping: no
+# per-system Python object on the common path. ``names`` and ``reason_array`` build the
+# public object arrays once per call, vectorized.
+CODE = {name: i for i, name in enumerate(STATUSES)}
+CONVERGED, FELL_BACK, NOT_CONVERGED, SINGULAR, NON_FINITE, INACCURATE = range(len(STATUSES))
+SOLVED_MAX = FELL_BACK          # code <= SOLVED_MAX: solved
+_STATUS_TABLE = np.array(STATUSES, dtype=object)
+
+
+class Reasons(dict):
+    """Sparse per-system reasons: ``{system index: text}``, '' for a system not in it."""
+
+    def __missing__(self, key):
+        return ""
+
+
+def names(codes, table=_STATUS_TABLE):
+    """The object array of names of int ``codes`` (one vectorized take from ``table``)."""
+    return table[np.asarray(codes, dtype=np.intp)]
+
+
+def reason_array(reasons, s):
+    """The (s,) object array of :class:`Reasons` ('' where a system has no reason)."""
+    out = np.full(s, "", dtype=object)
+    for i, text in reasons.items():
+        out[i] = text
+    return out
+
 
 @dataclasses.dataclass
 class SolveInfo:
