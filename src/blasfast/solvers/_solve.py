@@ -5,7 +5,7 @@ import numpy as np
 from .. import _checks, _dtypes
 from .._backend import get_array_module
 from .._errors import message
-from . import _args, _errstate, _factor, _refine, _scaling
+from . import _args, _errstate, _factor, _refine, _scaling, _small_cpu
 from . import _solveinfo as S
 from ._failures import handle_failures
 from ._solveinfo import SolveInfo
@@ -331,7 +331,10 @@ def _solve_blocked(xp, a64, b64, good, out, *, factor, refine, max_iter, fallbac
     whole = good.size == s
     a_g = a64 if whole else a64[good]
     b_g = b64 if whole else b64[good]
-    fac = _factor.factorize(xp, a_g, factor)
+    if xp is np and _small_cpu.use_for(good.size, n):
+        fac = _small_cpu.factorize(a_g, factor)    # the whole stack at once (vectorized)
+    else:
+        fac = _factor.factorize(xp, a_g, factor)
     ok = np.flatnonzero(fac.code == 0)
     xg, res = _refine.refine(xp, a_g, b_g, fac, ok, mode=refine, max_iter=max_iter,
                              cte=cte[good], anorm=anorm[good], wdtype=wdtype)
