@@ -13,8 +13,8 @@ that removed most of it.
   for the factor's justification).
 """
 
-import os
-import sys
+import importlib.util
+import pathlib
 import time
 import warnings
 
@@ -24,10 +24,18 @@ import scipy.linalg
 
 import blasfast.solvers as bs
 from blasfast.solvers import _small_cpu
+from test_solvers import backward_error
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
-import bench_solve_overhead as B  # noqa: E402
-from test_solvers import backward_error  # noqa: E402
+
+def _bench_module():
+    path = pathlib.Path(__file__).resolve().parent.parent / "bench" / "bench_solve_overhead.py"
+    spec = importlib.util.spec_from_file_location("bench_solve_overhead", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+B = _bench_module()
 
 EPS32, EPS64 = 2.0**-24, 2.0**-53
 
@@ -170,14 +178,15 @@ def test_gpu_path_python_work_and_copies_do_not_grow_with_the_stack():
                 counts[s, dt] = B.python_calls(lambda: bs.solve(ea, eb))
                 copies[s, dt] = B.host_copies(lambda: bs.solve(ea, eb))
     for dt in ("float32", "float64"):
-        assert counts[2000, dt] == counts[20, dt], counts
+        # equal up to a few calls of the emulator's bookkeeping (frees of earlier arrays
+        # can land inside the profiled call); a loop over systems would add 1,980+
+        assert abs(counts[2000, dt] - counts[20, dt]) <= 16, counts
         # device-to-host copies of a converged stack: the norms (with the non-finite
         # flags), the kernel's codes and backward errors, the singularity certificate,
         # and for float32 the re-check of x rounded: at most 5 (there were 8 and 10)
         assert copies[2000, dt] == copies[20, dt] <= (5 if dt == "float32" else 4), copies
 
 
-@pytest.mark.skipif(os.environ.get("BLASFAST_SKIP_TIMING") == "1", reason="timing off")
 def test_cpu_path_per_system_cost():
     """Per system, ``bs.solve`` on a 10,000 x 8 x 8 float64 stack costs at most 40x
     ``numpy.linalg.solve`` on it, both timed in the same run (minimum of 5 rounds).

@@ -288,6 +288,9 @@ def test_gpu_small_kernel_nan_pivot_is_a_breakdown_for_every_lane(dev, rng, n, n
     code, minpiv, x = to_numpy(code), to_numpy(minpiv), to_numpy(x)
     assert code[1] == -3 and np.isnan(minpiv[1]) and np.isnan(x[1]).all()
     assert (code[[0, 2]] >= 0).all() and (minpiv[[0, 2]] > 0).all()
+    # solve_small reads only the codes of a converged stack: a converged system's code is
+    # its iteration count
+    assert np.array_equal(code[[0, 2]], to_numpy(iters)[[0, 2]])
     ref = np.linalg.solve(a[[0, 2]], b[[0, 2]])
     assert np.abs(x[[0, 2]] - ref).max() <= 1e-12 * np.abs(ref).max()
 

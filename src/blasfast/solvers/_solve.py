@@ -151,6 +151,10 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     in at least the working precision; on the GPU it costs no extra memory traffic).
     ``'float32'`` uses LAPACK ``sgetrf``/``sgetrs`` on the CPU (the building blocks of
     ``dsgesv``; SciPy does not wrap ``dsgesv`` itself), ``'float64'`` ``dgetrf``.
+    CPU stacks of at least ``max(8, 4 n)`` systems with ``n <= 24`` run that same
+    single-panel LU and its triangular solves vectorized over the stack (one NumPy step
+    per column, LAPACK's pivoting rule) instead of one LAPACK call per system: the same
+    operations in another summation order, without 20 us of call overhead per system.
     On the GPU, stacks with ``n <= 64`` run one fused kernel (LU in registers, IR, and
     the FP64 fallback, per system: MAGMA's batched-small design); it refines with IR
     whatever ``refine`` says (such systems are single FP32 panels, and an FP64
