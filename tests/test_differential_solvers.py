@@ -255,3 +255,42 @@ def test_solve_every_factor_dtype_and_layout(xp, factor, dtype):
                             k=1 if j % 2 == 0 else 2, dtype=np.dtype(dtype), factor=factor,
                             refine="auto", kind="shifted", cond=10.0, layout_a=layout,
                             layout_b=LAYOUTS[-1 - j], seed=j))
+
+
+@st.composite
+def stacks(draw):
+    """Stacks that take the CPU path's vectorized small-system LU (``_small_cpu``: n <= 24
+    and at least max(8, 4n) systems), in one or two batch dimensions, b broadcast or not."""
+    from blasfast.solvers import _small_cpu
+
+    n = draw(st.sampled_from((1, 2, 3, 5, 8, 13, 24)))
+    s = max(8, 4 * n) + draw(st.integers(0, 24))
+    two = draw(st.booleans())
+    a_batch = (2, -(-s // 2)) if two else (s,)
+    b_batch = draw(st.sampled_from((a_batch, (1,) * len(a_batch))))
+    assert _small_cpu.use_for(int(np.prod(a_batch)), n)
+    vector = draw(st.booleans())
+    return dict(
+        n=n, a_batch=a_batch, b_batch=b_batch, vector=vector,
+        k=1 if vector else draw(st.sampled_from((1, 2, 3))),
+        dtype=draw(st.sampled_from(DTYPES)),
+        factor=draw(st.sampled_from(FACTORS)),
+        refine=draw(st.sampled_from(("auto", "ir", "gmres"))),
+        kind=draw(st.sampled_from(("shifted", "shifted", "arithmetic", "geometric"))),
+        cond=draw(st.sampled_from((10.0, 1e3))),
+        layout_a=draw(st.sampled_from(LAYOUTS)), layout_b=draw(st.sampled_from(LAYOUTS)),
+        seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def test_solve_stacks_of_small_systems_match_numpy():
+    """The CPU path's vectorized small-system LU (#15), under the bounds of
+    :func:`_run_solve` (every system solved, backward error, forward error against
+    ``numpy.linalg.solve``). The batch shapes above rarely reach its threshold."""
+    @settings(max_examples=max(8, examples(np) // 2))
+    @given(stacks())
+    def run(p):
+        _run_solve(np, p)
+
+    before = COUNTS["solve", "numpy"]
+    run()
+    assert COUNTS["solve", "numpy"] - before >= max(8, examples(np) // 2) // 2
