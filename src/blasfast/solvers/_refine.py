@@ -58,9 +58,13 @@ def _host(x):
 
 
 def _take(arr, idx):
-    """``arr[idx]`` without a copy when ``idx`` is the whole stack in order."""
-    if len(idx) == arr.shape[0] and (len(idx) == 0 or (idx[0] == 0 and
-                                                         np.all(np.diff(idx) == 1))):
+    """``arr[idx]`` without a copy when ``idx`` is the whole stack in order.
+
+    ``idx`` is strictly increasing (every caller passes the output of ``nonzero`` /
+    ``flatnonzero``, or a subset of one taken by a mask), so it is the whole stack in
+    order exactly when its length is the stack's: no O(s) check per call.
+    """
+    if len(idx) == arr.shape[0]:
         return arr
     return arr[idx]
 
