@@ -20,7 +20,7 @@ from blasfast import _dtypes
 from blasfast.solvers import _kernels as K
 from blasfast.solvers import _lu_cpu, _lu_gpu, _small_gpu
 from blasfast.solvers._solveinfo import STATUSES
-from conftest import device_params, is_emulator, to_numpy
+from conftest import is_emulator, to_numpy
 
 # ---------------------------------------------------------------- kernel stand-ins
 

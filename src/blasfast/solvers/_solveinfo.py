@@ -45,9 +45,10 @@ class SolveInfo:
 
     Per-system fields are NumPy arrays of the stack's batch shape, always on the host; for
     a single system they are scalars (``str`` for the text fields, NumPy bool/int/float
-    scalars otherwise).
+    scalars otherwise). The solver builds it; each parameter is an attribute of the same
+    name.
 
-    Attributes
+    Parameters
     ----------
     status : object array of str
         'converged' (refinement met the stopping test), 'fell back' (refinement failed and
@@ -87,7 +88,7 @@ class SolveInfo:
         The test's bound on it: ``sqrt(n) * eps`` (or ``tol``); for systems that went
         through the FP64 fallback, ``max(sqrt(n), 2) * eps`` (or ``tol``): for n < 4,
         ``sqrt(n) eps`` is below the rounding level of ``x`` itself.
-    history : float array, shape (steps + 1, *batch)
+    history : float array, shape ``(steps + 1, *batch)``
         The backward error after the first solve and after each correction; NaN once a
         system has stopped.
     factor, refine : str
@@ -122,12 +123,22 @@ class SolveInfo:
 
     @property
     def ok(self):
-        """True where the system was solved (converged, or fell back with a result that
-        passed the backward-error test)."""
+        """True where the system was solved.
+
+        Solved means 'converged', or 'fell back' with a result that passed the
+        backward-error test.
+        """
         return (self.status == "converged") | (self.status == "fell back")
 
     def summary(self):
-        """A few lines of text describing the outcome (for logs and the CLI)."""
+        """Describe the outcome in a few lines of text (for logs and the CLI).
+
+        Returns
+        -------
+        str
+            A line of counts per status, the range of iterations, then a line per system
+            that has a reason (about ten at most).
+        """
         st = np.atleast_1d(self.status)
         counts = {k: int((st == k).sum()) for k in STATUSES if (st == k).any()}
         it = np.atleast_1d(self.iterations)
