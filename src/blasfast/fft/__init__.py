@@ -36,7 +36,6 @@ from ._transforms import irfftn as irfftn
 from ._transforms import rfft as rfft
 from ._transforms import rfft2 as rfft2
 from ._transforms import rfftn as rfftn
-from . import _gpu as _gpu  # noqa: F401  (declares the kernel family; compiles nothing)
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2",
            "irfft2", "rfftn", "irfftn", "fftconvolve"]

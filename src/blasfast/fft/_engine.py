@@ -21,7 +21,8 @@ import functools
 
 import numpy as np
 
-from . import _split
+from . import _gpu, _split  # _gpu: the GPU launchers (importing declares their kernels)
+from ._four_step import four_step_split, four_step_twiddles
 
 SPLIT_ROUTES = _split.MODES
 
@@ -37,21 +38,6 @@ def lib(xp):
 
         return scipy.fft
     return xp.fft
-
-
-def four_step_split(n):
-    """``(n1, n2)`` with ``n = n1 * n2`` for a power of two above one pass: ``n1`` (the
-    strided column pass) at most 4096, ``n2`` (the contiguous rows) the rest."""
-    p = n.bit_length() - 1
-    p1 = p // 2 if p <= 2 * _split.MAX_PASS_LOG2 else _split.MAX_PASS_LOG2
-    return 1 << p1, 1 << (p - p1)
-
-
-def four_step_twiddles(n1, n2, sign):
-    """``T[j2, k1] = exp(sign*2*pi*i*((j2*k1) mod n)/n)``, n = n1*n2, complex64 (n2, n1)."""
-    n = n1 * n2
-    e = np.outer(np.arange(n2, dtype=np.int64), np.arange(n1, dtype=np.int64)) % n
-    return np.exp(sign * 2j * np.pi * e / n).astype(np.complex64)
 
 
 def _c2c_pow2_cpu(x, sign, mode):
@@ -79,8 +65,6 @@ def c2c_pow2_rows(xp, x, sign, mode):
         return x.copy()
     if xp is np:
         return _c2c_pow2_cpu(x, sign, mode)
-    from . import _gpu
-
     return _gpu.c2c_pow2_rows(x, sign, mode)
 
 
@@ -151,8 +135,6 @@ def c2c_axis(xp, a, axis, sign, route):
             f.ifft(a, axis=axis, norm="forward")
     n = a.shape[axis]
     if xp is not np and is_pow2(n) and n <= _split.MAX_PASS and a.size:
-        from . import _gpu
-
         return _gpu.c2c_pow2_axis(a, axis, sign, route)
     rows, shape = _rows(xp, a, axis)
     return _unrows(xp, c2c_rows(xp, rows, sign, route), shape[:-1] + (n,), axis)

@@ -2,10 +2,11 @@
 
 ``fft_split16_pass<LOG2N, MODE>`` transforms sequences of ``2**LOG2N <= 4096`` points in one
 kernel (all stages in shared memory, tensor-core products); longer powers of two run as a
-four-step split into two such passes (more for n > 4096**2) -- the same plan as the CPU
-emulation in :mod:`._engine`. The launchers trust their inputs: CuPy complex64 arrays,
-``mode`` in ('split16', 'fp16'). They launch on the current CuPy stream and never
-synchronize.
+four-step split into two such passes (more for n > 4096**2) -- the plan of
+:mod:`._four_step`, which the CPU emulation in :mod:`._engine` follows too. The launchers
+trust their inputs: CuPy complex64 arrays, ``mode`` in ('split16', 'fp16'). They launch on
+the current CuPy stream and never synchronize. Importing this module declares the kernel
+family to :mod:`blasfast.kernels._compile` (it compiles nothing); :mod:`._engine` imports it.
 """
 
 import math
@@ -14,7 +15,8 @@ import numpy as np
 
 from .. import _backend
 from ..kernels import _compile
-from . import _engine, _split
+from . import _split
+from ._four_step import four_step_split
 
 FAMILY = "fft_split16"
 THREADS = 256
@@ -103,7 +105,7 @@ def c2c_pow2_rows(x, sign, mode):
     if n <= _split.MAX_PASS:
         out = cupy.empty_like(x)
         return launch_pass(x, out, n, b, 1, (1, 0, n), (1, 0, n), sign, mode)
-    n1, n2 = _engine.four_step_split(n)
+    n1, n2 = four_step_split(n)
     # pass 1: length n1 down each column j2 (element stride n2), twiddle W^(k1*j2) fused
     y = cupy.empty_like(x)
     launch_pass(x, y, n1, b * n2, n2, (n2, 1, n), (n2, 1, n), sign, mode, tw_n=n)
