@@ -251,7 +251,7 @@ def record(benchmark, *, ms, flops, nbytes, peak=None, bandwidth_gbs=H200_BANDWI
 
 def _append_case(benchmark, info):
     """One JSON line per recorded case to ``$BLASFAST_BENCH_JSONL`` when it is set
-    (``python -m blasfast.gpu_check`` sets it), so that a run cut off before
+    (``scripts/gpu_check.py`` sets it), so that a run cut off before
     pytest-benchmark writes its JSON still leaves every finished case on disk."""
     path = os.environ.get("BLASFAST_BENCH_JSONL")
     if not path:

@@ -6,7 +6,7 @@ Usage::
 
 ``RESULTS.json`` is what ``pytest bench --benchmark-only --benchmark-json=RESULTS.json``
 writes, optionally with a top-level ``blasfast_env`` dict (GPU name, driver, CUDA and CuPy
-versions, commit, date; ``python -m blasfast.gpu_check`` adds it). The figures come from
+versions, commit, date; ``scripts/gpu_check.py`` adds it). The figures come from
 each entry's ``extra_info`` as the benchmarks record them (``bench/_timing.py``); an entry
 without them falls back to pytest-benchmark's wall-clock median.
 

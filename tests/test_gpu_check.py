@@ -1,4 +1,4 @@
-"""The one-command GPU run (``python -m blasfast.gpu_check``): its planning, on the CPU.
+"""The one-command GPU run (``python scripts/gpu_check.py``): its planning, on the CPU.
 
 What needs a GPU (the tests, the benchmarks) is not run here; these check what decides
 whether a few lent minutes of GPU time come back with results: every test file runs in some
@@ -6,16 +6,38 @@ family, the headline benchmark patterns still select cases, a step past its time
 SIGINT (so pytest writes its reports) and the budget is shared out.
 """
 
+import importlib.util
 import pathlib
+import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
 
-from blasfast import gpu_check
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_script(path):
+    """The module of a script of the source tree, loaded from its path (``scripts/`` is no
+    package and is not installed)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_check = _load_script(ROOT / "scripts" / "gpu_check.py")
+
+
+def test_gpu_check_lives_in_the_source_tree_not_the_package():
+    """It runs the tree's tests and benchmarks: from a wheel it found 0 test groups."""
+    assert gpu_check.ROOT == ROOT and (gpu_check.ROOT / "tests").is_dir()
+    assert importlib.util.find_spec("blasfast.gpu_check") is None
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--help"],
+                         capture_output=True, text=True, timeout=60, cwd="/")
+    assert res.returncode == 0, res.stderr
+    assert "usage: python scripts/gpu_check.py" in res.stdout and "--bench-select" in res.stdout
 
 
 def test_every_test_file_runs_in_exactly_one_family_in_order():
@@ -175,8 +197,6 @@ def test_hanging_gpu_test_is_cut_by_pytest_timeout(tmp_path, monkeypatch):
 def test_gpu_tests_on_a_real_gpu_are_the_cupy_variants(monkeypatch):
     """The lent GPU runs the CuPy variants of the GPU tests; the emulator's variants (CI
     runs those) would spend its minutes on the CPU."""
-    import subprocess
-
     monkeypatch.delenv("BLASFAST_EMULATOR", raising=False)
     res = subprocess.run([sys.executable, "-m", "pytest", "tests/test_gemm.py", "-m",
                           gpu_check.GPU_MARKS, "--collect-only", "-q", "-p", "no:cacheprovider"],

@@ -2,9 +2,13 @@
 
 Usage, from the source tree on a machine where nothing can be installed::
 
-    PYTHONPATH=src python -m blasfast.gpu_check OUTDIR [--budget 540] [--mnist DIR]
+    PYTHONPATH=src python scripts/gpu_check.py OUTDIR [--budget 540] [--mnist DIR]
         [--steps tests,train,bench] [--bench-select headline|all] [--bench FILE ...]
         [--archive PATH.tar.gz]
+
+It runs the source tree's tests (``tests/``) and benchmarks (``bench/``), so it lives beside
+them, not in the installed package (a wheel has neither). The tree's ``src`` goes first on
+the path of every step it starts, and of the script itself when run as above.
 
 Built for a GPU lent for a few minutes: the whole run fits ``--budget`` seconds (default
 540, under a 10-minute command limit), the steps run in order of what a first run must
@@ -51,7 +55,7 @@ import tarfile
 import time
 import xml.etree.ElementTree as ET
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]     # the source tree: scripts/..
 
 #: Test families, in the order they run: ``tests/test_<group>[_*].py``; files of other
 #: groups run last, together.
@@ -273,7 +277,7 @@ def write_archive(outdir, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m blasfast.gpu_check", description=__doc__,
+    p = argparse.ArgumentParser(prog="python scripts/gpu_check.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("outdir", type=pathlib.Path, help="folder for logs and JSON results")
     p.add_argument("--budget", type=float, default=540.0,
@@ -331,4 +335,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    if str(ROOT / "src") not in sys.path:      # the tree's blasfast, PYTHONPATH=src or not
+        sys.path.insert(0, str(ROOT / "src"))
     sys.exit(main())
