@@ -25,7 +25,7 @@ plus :func:`blasfast.batched_gemm` on CuPy arrays).
 
 import numpy as np
 
-from . import _backend, _checks, _conv_gemm, _dtypes, _winograd
+from . import _backend, _checks, _conv_gemm, _dask, _dtypes, _winograd
 from ._backend import get_array_module
 from ._conv_geom import make_geom
 from ._errors import message
@@ -284,6 +284,9 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
     True
     """
     op = "conv2d"
+    if _dask.any_dask(x, w, bias, w_winograd):  # a lazy Dask array, blockwise over N
+        return _dask.conv2d(conv2d, x, w, bias, stride, padding, dilation, algorithm,
+                            w_winograd, stream)
     _arrays(op, x=x, w=w, **{k: v for k, v in (("bias", bias), ("w_winograd", w_winograd))
                              if v is not None})
     xp, (x, w, bias, w_winograd) = get_array_module(op, x, w, bias, w_winograd)

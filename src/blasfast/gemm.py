@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from . import _checks, _dtypes, _gemm_config
+from . import _checks, _dask, _dtypes, _gemm_config
 from . import _backend
 from ._backend import get_array_module
 from ._errors import message
@@ -378,6 +378,9 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
     r = _plans.fast_call(a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream)
     if r is not _plans.MISS:  # a cached plan ran: only what can change was checked
         return r
+    if _dask.any_dask(a, b, c, out):  # a lazy Dask array, mapped over the blocks
+        return _dask.batched_gemm(batched_gemm, a, b, c, alpha, beta, trans_a, trans_b, out,
+                                  compute, stream)
     if isinstance(a, (list, tuple)):
         return _gemm_list("batched_gemm", a, b, c, alpha, beta, trans_a, trans_b, out,
                           compute, stream)
@@ -563,6 +566,8 @@ def matmul(a, b, out=None, *, dtype=None, compute=None, stream=None, **kwargs):
            [2, 2]])
     """
     op = "matmul"
+    if _dask.any_dask(a, b, out):  # a lazy Dask array, mapped over the blocks
+        return _dask.matmul(matmul, a, b, out, dtype, compute, stream, kwargs)
     if kwargs:
         _ufunc_keywords(op, kwargs)
     if type(out) is tuple and len(out) == 1:  # NumPy's out=(array,) form

@@ -5,7 +5,7 @@ import contextlib
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _dask
 from .. import gemm as _gemm
 from .._backend import get_array_module
 from .._errors import message
@@ -161,6 +161,8 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     (64, 64)
     """
     op = "fftconvolve"
+    if _dask.any_dask(in1, in2):  # a lazy Dask array, mapped over the other axes
+        return _dask.fftconvolve(fftconvolve, in1, in2, mode, axes, precision, stream)
     in1 = _args._operand(op, "in1", in1, allow_0d=True)
     in2 = _args._operand(op, "in2", in2, allow_0d=True)
     xp, (in1, in2) = get_array_module(op, in1, in2)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _dask
 from .._backend import get_array_module
 from . import _engine
 from ._args import _axis, _check_norm, _check_stream, _cook_nd, _length, _operand, _resize, \
@@ -143,6 +143,9 @@ def fft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
     >>> bool(np.linalg.norm(X - ref) / np.linalg.norm(ref) < 1e-6)
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("fft", fft, "c2c", a, n, axis, norm, precision,
+                               stream, True)
     s, axes = _one_axis("fft", a, n, axis)
     return _c2c("fft", a, s, axes, norm, False, precision, stream)
 
@@ -189,6 +192,9 @@ def ifft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
     >>> bool(np.allclose(bf.fft.ifft(bf.fft.fft(x)), x, atol=1e-5))
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("ifft", ifft, "c2c", a, n, axis, norm, precision,
+                               stream, True)
     s, axes = _one_axis("ifft", a, n, axis)
     return _c2c("ifft", a, s, axes, norm, True, precision, stream)
 
@@ -233,6 +239,9 @@ def fftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
     >>> bf.fft.fftn(np.ones((4, 8, 16), np.float32)).shape
     (4, 8, 16)
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("fftn", fftn, "c2c", a, s, axes, norm, precision,
+                               stream, False)
     return _c2c("fftn", a, s, axes, norm, False, precision, stream)
 
 
@@ -275,6 +284,9 @@ def ifftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
     >>> bool(np.allclose(bf.fft.ifftn(bf.fft.fftn(x)), x, atol=1e-5))
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("ifftn", ifftn, "c2c", a, s, axes, norm, precision,
+                               stream, False)
     return _c2c("ifftn", a, s, axes, norm, True, precision, stream)
 
 
@@ -319,6 +331,9 @@ def fft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     >>> bool(np.linalg.norm(F - ref) / np.linalg.norm(ref) < 1e-6)
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("fft2", fft2, "c2c", a, s, axes, norm, precision,
+                               stream, False)
     return _c2c("fft2", a, s, axes, norm, False, precision, stream)
 
 
@@ -360,6 +375,9 @@ def ifft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     >>> bf.fft.ifft2(np.ones((2, 4, 4), np.complex64))[0, 0, 0]
     np.complex64(1+0j)
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("ifft2", ifft2, "c2c", a, s, axes, norm, precision,
+                               stream, False)
     return _c2c("ifft2", a, s, axes, norm, True, precision, stream)
 
 
@@ -403,6 +421,9 @@ def rfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
     >>> bf.fft.rfft(np.ones(8, np.float32)).shape
     (5,)
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("rfft", rfft, "r2c", a, n, axis, norm, precision,
+                               stream, True)
     s, axes = _one_axis("rfft", a, n, axis)
     return _r2c("rfft", a, s, axes, norm, precision, stream)
 
@@ -451,6 +472,9 @@ def irfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
     >>> bool(np.allclose(bf.fft.irfft(bf.fft.rfft(x), n=6), x, atol=1e-5))
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("irfft", irfft, "c2r", a, n, axis, norm, precision,
+                               stream, True)
     s, axes = _one_axis("irfft", a, n, axis)
     return _c2r("irfft", a, s, axes, norm, precision, stream)
 
@@ -497,6 +521,9 @@ def rfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
     >>> bf.fft.rfftn(np.ones((4, 6, 8), np.float32)).shape
     (4, 6, 5)
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("rfftn", rfftn, "r2c", a, s, axes, norm, precision,
+                               stream, False)
     return _r2c("rfftn", a, s, axes, norm, precision, stream)
 
 
@@ -543,6 +570,9 @@ def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
     >>> bool(np.allclose(bf.fft.irfftn(bf.fft.rfftn(x), s=x.shape), x, atol=1e-5))
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("irfftn", irfftn, "c2r", a, s, axes, norm, precision,
+                               stream, False)
     return _c2r("irfftn", a, s, axes, norm, precision, stream)
 
 
@@ -584,6 +614,9 @@ def rfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     >>> bf.fft.rfft2(np.ones((2, 64, 64), np.float32)).shape
     (2, 64, 33)
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("rfft2", rfft2, "r2c", a, s, axes, norm, precision,
+                               stream, False)
     return _r2c("rfft2", a, s, axes, norm, precision, stream)
 
 
@@ -626,4 +659,7 @@ def irfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
     >>> bool(np.allclose(bf.fft.irfft2(bf.fft.rfft2(x), s=(16, 16)), x, atol=1e-5))
     True
     """
+    if _dask.any_dask(a):  # a lazy Dask array, mapped over the other axes
+        return _dask.transform("irfft2", irfft2, "c2r", a, s, axes, norm, precision,
+                               stream, False)
     return _c2r("irfft2", a, s, axes, norm, precision, stream)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import _checks, _dtypes
+from .. import _checks, _dask, _dtypes
 from .._backend import get_array_module
 from .._errors import message
 from . import _args, _errstate, _factor, _refine, _scaling, _small_cpu
@@ -222,6 +222,10 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     True
     """
     op = "solve"
+    if _dask.any_dask(a, b):  # a lazy Dask array, mapped over the stack
+        return _dask.solve(solve, a, b, dict(
+            factor=factor, refine=refine, tol=tol, max_iter=max_iter, fallback=fallback,
+            overwrite_a=overwrite_a, overwrite_b=overwrite_b, return_info=return_info))
     _checks.array_operand(op, "a", a)
     _checks.array_operand(op, "b", b)
     factor = _args.factor_name(op, "factor", factor, _factor.FACTORS)
