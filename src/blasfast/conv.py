@@ -247,6 +247,8 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
     ----------
     x : (N, C, H, W) array, float32, float64, float16 or bfloat16
         NCHW input; NumPy (CPU path) or CuPy / CUDA array (GPU path). Any strides.
+        A ``dask.array.Array`` (here or for any array argument) gives a lazy Dask array,
+        computed blockwise over N (``stream`` must then be None: ``ValueError``).
     w : (K, C, R, S) array, same dtype and kind as ``x``
         Filters, KCRS.
     bias : (K,) array, optional

@@ -286,6 +286,9 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
         same-shape 2-D matrices is the pointer-array form (one launch over the list, the
         matrices need not be adjacent in memory); ``b`` (and ``c``, ``out``) are then lists
         too and a list is returned -- see :func:`blasfast.gemm_vbatched`.
+        A ``dask.array.Array`` (of NumPy or CuPy chunks; for any operand) gives a lazy
+        Dask array, computed blockwise over the batch dimensions (``out`` and ``stream``
+        must then be None).
     b : (..., K, N) array, same dtype as ``a``
         Right operands; ``(..., N, K)`` when ``trans_b``.
     c : array broadcastable to (..., M, N), optional
@@ -335,7 +338,8 @@ def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=Fa
         Operands with fewer than 2 dimensions, K mismatch, batch dimensions that do not
         broadcast, ``c`` that does not broadcast to the result, a ``compute`` not valid for
         the dtype (the message lists the valid ones), or an ``out`` of the wrong shape,
-        read-only, with overlapping elements or overlapping ``a``/``b``.
+        read-only, with overlapping elements or overlapping ``a``/``b``; an ``out`` or a
+        ``stream`` with Dask arrays.
     blasfast.KernelCompileError
         If a CUDA kernel fails to compile (GPU path, first call per device).
 
@@ -497,7 +501,8 @@ def matmul(a, b, out=None, *, dtype=None, compute=None, stream=None, **kwargs):
     ----------
     a : (..., M, K) or (K,) array
         Any dtype. A NumPy array or nested list (CPU path), or a device array as for
-        :func:`batched_gemm` (GPU path).
+        :func:`batched_gemm` (GPU path), or a ``dask.array.Array`` (a lazy Dask array
+        back, computed blockwise over the batch; ``out`` and ``stream`` must be None).
     b : (..., K, N) or (K,) array
         Same kind as ``a``, any dtype.
     out : array of the result's shape, optional
@@ -532,7 +537,8 @@ def matmul(a, b, out=None, *, dtype=None, compute=None, stream=None, **kwargs):
         A 0-d operand (a Python or NumPy scalar, a 0-d array) or a K mismatch, as in NumPy;
         an ``out`` of another shape (a "non-broadcastable output operand", in NumPy's
         words) or read-only; a ``compute`` not valid for the result dtype; a NumPy keyword
-        at a value not implemented; otherwise as :func:`batched_gemm`.
+        at a value not implemented; an ``out`` or a ``stream`` with Dask arrays;
+        otherwise as :func:`batched_gemm`.
     TypeError
         An operand or ``out`` that is not an array (None, a string); an ``out`` the result
         cannot be cast to, or a ``dtype`` an operand cannot be cast to, under

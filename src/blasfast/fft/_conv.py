@@ -88,7 +88,9 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
     in1, in2 : arrays with the same number of dimensions
         float16/bfloat16/float32/complex64 (single precision) or
         float64/complex128/int/bool (FP64); NumPy (CPU path) or CuPy (GPU path), not lists
-        or Python scalars. Along the axes not convolved their lengths must be equal or 1.
+        or Python scalars; a ``dask.array.Array`` (either) gives a lazy Dask array,
+        computed blockwise over the axes not convolved (``stream`` must then be None).
+        Along the axes not convolved their lengths must be equal or 1.
         Both are cast to their common type (see Returns) before any transform.
     mode : {'full', 'valid', 'same'}
         'full': the whole convolution, ``n1 + n2 - 1`` along each axis; 'same': the central

@@ -108,7 +108,9 @@ def fft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
     a : array, (..., n_in, ...)
         float16/float32/complex64 (single precision) or float64/complex128/int/bool (FP64).
         NumPy array (CPU path) or CuPy / CUDA array (GPU path), any strides; not a list or
-        a Python scalar (convert with ``numpy.asarray``).
+        a Python scalar (convert with ``numpy.asarray``). A ``dask.array.Array`` gives a
+        lazy Dask array, computed blockwise over the axes not transformed (``stream`` must
+        then be None: ``ValueError``); so for every transform.
     n : int, optional
         Transform length: ``a`` is cropped or zero-padded along ``axis`` to ``n``
         (default: its length).

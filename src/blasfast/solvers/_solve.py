@@ -72,6 +72,9 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
     ----------
     a : (..., n, n) array, float64 or float32
         Matrices; NumPy (CPU path) or CuPy / CUDA array (GPU path). Never modified.
+        A ``dask.array.Array`` (``a`` or ``b``) gives a lazy Dask array, solved blockwise
+        over the stack under the :func:`errstate` in force at the call;
+        ``return_info`` and ``overwrite_b`` must then be False.
     b : (..., n) or (..., n, k) array, same dtype and kind as ``a``
         Right-hand sides: a stack of vectors when ``b.ndim == a.ndim - 1`` (as
         ``cupy.linalg.solve``), of (n, k) matrices otherwise. Batch dimensions broadcast.
@@ -119,7 +122,8 @@ def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallb
         a name.
     ValueError
         Non-square ``a``, ``b`` of the wrong shape, unknown ``factor``/``refine``, or
-        ``max_iter < 0`` / ``tol <= 0`` (or not finite).
+        ``max_iter < 0`` / ``tol <= 0`` (or not finite); ``return_info`` or
+        ``overwrite_b`` True with Dask arrays.
     blasfast.LinAlgError
         A failure, for a single system by default, for stacks under
         ``errstate(linalg='raise')`` (the default for stacks warns with
