@@ -61,7 +61,9 @@ def rows(data):
             "median ms": ms,
             "GFLOP/s": ei.get("gflops"),
             "GB/s": ei.get("gbs"),
-            "% roofline": ei.get("pct_of_roofline"),
+            # a GPU without peaks in _timing.KNOWN_GPUS: 'unknown GPU (<name>)', no number
+            "% roofline": (ei["pct_of_roofline"] if ei.get("pct_of_roofline") is not None
+                           else ei.get("roofline")),
             "speedup": ei.get("speedup"),
             "rel. error": ei.get("rel_error"),
             # for the plots
@@ -106,7 +108,7 @@ def _fmt(col, v):
     if col in ("median ms", "GFLOP/s", "GB/s"):
         return _sig(v)
     if col == "% roofline":
-        return f"{v:.3g}"
+        return f"{v:.3g}" if isinstance(v, (int, float)) else str(v)
     if col == "speedup":
         return f"{v:.2f}x"
     if col == "rel. error":
@@ -161,7 +163,9 @@ def markdown(data, source_name, plots=()):
         "Median ms: CUDA-event median for GPU cases (`cupyx.profiler.benchmark`), "
         "pytest-benchmark wall-clock median for CPU cases. GB/s counts A and B read once and "
         "D written once. % roofline: achieved GFLOP/s over min(peak, intensity x HBM "
-        "bandwidth), H200 peaks from DESIGN.md. Speedup: baseline median / this median, "
+        "bandwidth), the vendor's peaks of the GPU the run was on (bench/_timing.py, by "
+        "device name; 'unknown GPU' where it has none). Speedup: baseline median / this "
+        "median, "
         "same run (blasfast rows). Rel. error: ||D - D_ref|| / ||D_ref|| against a float64 "
         "reference.",
         "",
@@ -240,10 +244,10 @@ def write_plots(table, outdir, stem, title_suffix=""):
         if roof:
             rn = sorted(roof)
             ax_f.plot(rn, [roof[n][0] / 1e3 for n in rn], "k--", linewidth=1,
-                      label="roofline (H200)")
+                      label="roofline")
             if all(roof[n][1] is not None for n in rn):
                 ax_b.plot(rn, [roof[n][1] for n in rn], "k--", linewidth=1,
-                          label="roofline (H200)")
+                          label="roofline")
         ticks = sorted(all_n)
         for ax, ylabel in ((ax_f, "TFLOP/s"), (ax_b, "GB/s")):
             ax.set_xscale("log", base=2)

@@ -62,19 +62,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]     # the source tree: script
 TEST_GROUP_ORDER = ("backend", "kernels", "gemm", "conv", "fft", "nn", "solvers")
 
 #: The first-run benchmark selection: regular expressions over pytest node ids
-#: (``bench/bench_x.py::test_y[params]``, searched). Each issue's headline targets with
+#: (``bench/bench_x.py::test_y[params]``, searched; the GEMM ones name their file --
+#: ``bench_gemm.py``, ``bench_gemm_tc.py``, ``bench_gemm_vbatched.py`` share test names). Each issue's headline targets with
 #: every implementation of the case (blasfast and its vendor baselines), so that one short
 #: run answers "faster than the vendor where we claim to be?". ``tests/test_gpu_check.py``
 #: checks that every pattern still selects something.
 HEADLINE_BENCH = (
     # batched GEMM: tiny/small/medium squares per precision, VGG Winograd and FEM shapes,
     # variable sizes
-    r"test_batched_gemm_square\[float(64|32)-(4x4x4|32x32x32|128x128x128)-",
-    r"test_batched_gemm_square\[(float16|bfloat16)-float32-(16x16x16|64x64x64|256x256x256)-",
-    r"test_batched_gemm_square\[float32-tf32-64x64x64-",
-    r"test_batched_gemm_vgg16_winograd\[(float16-)?float32-12544x64x64-",
-    r"test_batched_gemm_fem\[",
-    r"test_gemm_vbatched\[float64-",
+    r"bench_gemm\.py::test_batched_gemm_square\[float(64|32)-(4x4x4|32x32x32|128x128x128)-",
+    r"bench_gemm_tc\.py::test_batched_gemm_square\[(float16|bfloat16)-float32-"
+    r"(16x16x16|64x64x64|256x256x256)-",
+    r"bench_gemm_tc\.py::test_batched_gemm_square\[float32-tf32-64x64x64-",
+    r"bench_gemm(_tc)?\.py::test_batched_gemm_vgg16_winograd\[(float16-)?float32-12544x64x64-",
+    r"bench_gemm\.py::test_batched_gemm_fem\[",
+    r"bench_gemm_vbatched\.py::test_gemm_vbatched\[float64-",
     # Winograd convolution: the batch-64 forward targets, one dgrad/wgrad layer
     r"test_vgg16_forward\[C(256-56x56|512-28x28)-64-",
     r"test_vgg16_backward\[C256-56x56-",

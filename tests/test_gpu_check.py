@@ -8,6 +8,7 @@ SIGINT (so pytest writes its reports) and the budget is shared out.
 
 import importlib.util
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -72,13 +73,29 @@ def test_every_headline_pattern_selects_benchmark_cases(bench_ids):
     assert "bench_gemm" in chosen[0] and "bench_solve" in chosen[-1]
     # a first run's worth: every issue's bench file, far fewer cases than the whole suite
     assert {c.split("::")[0] for c in chosen} == {
-        "bench/bench_gemm.py", "bench/bench_conv.py", "bench/bench_fft.py",
-        "bench/bench_solve.py"}
+        "bench/bench_gemm.py", "bench/bench_gemm_tc.py", "bench/bench_gemm_vbatched.py",
+        "bench/bench_conv.py", "bench/bench_fft.py", "bench/bench_solve.py"}
     assert 20 <= len(chosen) <= len(bench_ids) // 3
     # every GEMM case comes with its vendor baseline in the same selection
     gemm = [c for c in chosen if "bench_gemm" in c]
     assert {c.rsplit("-", 1)[0] for c in gemm if c.endswith("-blasfast]")} <= \
         {c.rsplit("-", 1)[0] for c in gemm if not c.endswith("-blasfast]")}
+
+
+def test_headline_gemm_patterns_select_the_files_they_name(bench_ids):
+    """The GEMM benchmarks are split over three files with the same test names: each
+    pattern's cases come from the file it names, TF32 with its TF32 cuBLAS baselines."""
+    for pattern in gpu_check.HEADLINE_BENCH:
+        if "bench_gemm" not in pattern:
+            continue
+        files = {c.split("::")[0] for c in gpu_check.select_headline(bench_ids, [pattern])}
+        assert files and all(re.fullmatch(r"bench/bench_gemm(_tc|_vbatched)?\.py", f)
+                             for f in files), (pattern, files)
+    tf32 = gpu_check.select_headline(bench_ids, [p for p in gpu_check.HEADLINE_BENCH
+                                                 if "tf32" in p])
+    assert {c.rsplit("-", 1)[1].rstrip("]") for c in tf32} == {
+        "blasfast", "cupy.matmul", "cupy.matmul CUPY_TF32", "cupy.matmul TF32 math mode",
+        "torch.bmm"}
 
 
 def test_selected_node_ids_are_accepted_by_pytest(bench_ids, tmp_path):
