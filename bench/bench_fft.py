@@ -21,8 +21,8 @@ Each entry's ``extra_info``: median ms (CUDA events; the transforms are memory-b
 L2 cache is flushed before every timed call, outside the events: ``_timing.flush_l2``),
 GFLOP/s (``5 n log2 n`` per transform), GB/s and % of the GPU's peak bandwidth
 (``_timing.KNOWN_GPUS``, by device name; "unknown GPU" where it has none; bytes: the input
-read and the output written once -- 16 B per complex point for an FFT), ``speedup`` over the primary
-baseline, and ``rel_error`` against a float64 NumPy reference on the first rows/images. The
+read and the output written once -- 16 B per complex point for an FFT), ``speedup`` over the
+primary baseline, and ``rel_error`` against a float64 NumPy reference on the first rows/images. The
 issue's targets are recorded as ``target`` / ``target_met`` on blasfast's entries: 2-D
 split16 within 1.5x of cuFFT FP32 (speedup >= 0.667), fused FFT convolution faster than
 ``cupyx.scipy.signal.fftconvolve`` with error <= 1e-5 (our convolution is not fused yet).

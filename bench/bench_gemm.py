@@ -16,9 +16,10 @@ How a case is measured
 Every shape is one ``benchmark.group`` holding one pytest-benchmark entry per implementation:
 the vendor baselines first, then ``blasfast``. All entries of a group use the same inputs
 (fresh normal random numbers generated on the GPU, one case's arrays resident at a time).
-GPU time is the median of CUDA-event timings (``cupyx.profiler.benchmark``: 3 untimed calls,
-then up to 20 timed, stopping early past 1.5 s; memory-bound cases -- below the ridge point
-of the GPU's peaks -- flush the L2 cache before every timed call, outside the events);
+GPU time is the median of CUDA-event timings (3 untimed calls, then up to 20 timed, stopping
+early past 1.5 s: ``cupyx.profiler.benchmark``; memory-bound cases -- below the ridge point
+of the GPU's peaks -- are timed by ``_timing.gpu_median_ms``'s own event loop, which flushes
+the L2 cache before every timed call, outside the events);
 pytest-benchmark's own wall-clock rounds (3, with a device synchronize) are a cross-check
 only. ``bf.warmup()`` runs once per session before anything is timed, so NVRTC is never
 measured. Outputs are poisoned with NaN before the first call, so an unwritten element shows
@@ -29,8 +30,8 @@ in the error.
 ``shape``, the median ms, GFLOP/s and GB/s (bytes: A and B read once, D written once, in
 each implementation's own output dtype), the roofline ``min(peak, intensity * bandwidth)``
 and the % of it reached (the peaks of the GPU the run is on, looked up by its name in
-``_timing.KNOWN_GPUS``; on a GPU not in that table ``roofline`` says "unknown GPU"), ``speedup``
-over the primary baseline and ``speedups`` over every baseline timed in the run
+``_timing.KNOWN_GPUS``; on a GPU not in that table ``roofline`` says "unknown GPU"),
+``speedup`` over the primary baseline and ``speedups`` over every baseline timed in the run
 (blasfast entries), and ``rel_error`` = ``||D - D_ref|| / ||D_ref||`` against a float64
 reference computed once per case on the host, on the first ``ref_subset`` matrices.
 
@@ -52,12 +53,13 @@ Cases
   (1024, 12544, 64, 64), (256, 12544, 128, 64), (256, 12544, 128, 128) (ANCHORS.md, from the
   MagmaDNN slides), the batch divided by ``VGG_BATCH_SCALE`` = 16 (so 64, 64, 16, 16; the
   factor is in ``extra_info['batch_scale']``), in float32 (here) and float16 (tensor cores).
-  Each batch entry has
-  its own B (the 16 transformed weight matrices repeated per image): B is < 1% of the bytes.
+  Each batch entry has its own B (the 16 transformed weight matrices repeated per image): B
+  is < 1% of the bytes.
 * FEM tensor contraction ``C_e = A B_e``: ``FEM_BATCH`` = 131072 products of an 8x8 A,
   SHARED by all elements (a 2-D operand broadcast over the batch), with a per-element 8x64
   B_e, in float64 and float32 (vs ``cupy.matmul`` with the same broadcast).
-* ``bf.gemm_vbatched`` (``bench_gemm_vbatched.py``) on ``VBATCHED_COUNT`` = 1024 products with m, n, k drawn uniformly
+* ``bf.gemm_vbatched`` (``bench_gemm_vbatched.py``) on ``VBATCHED_COUNT`` = 1024 products
+  with m, n, k drawn uniformly
   from 1..256 (fixed seed), float64 and float32, vs a Python loop of ``cupy.matmul`` calls
   and vs one ``cupy.matmul`` over every matrix zero-padded to the largest sizes (the padding
   copies are not timed, which favours that baseline). GFLOP/s and GB/s count the useful

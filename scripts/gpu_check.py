@@ -62,11 +62,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]     # the source tree: script
 TEST_GROUP_ORDER = ("backend", "kernels", "gemm", "conv", "fft", "nn", "solvers")
 
 #: The first-run benchmark selection: regular expressions over pytest node ids
-#: (``bench/bench_x.py::test_y[params]``, searched; the GEMM ones name their file --
-#: ``bench_gemm.py``, ``bench_gemm_tc.py``, ``bench_gemm_vbatched.py`` share test names). Each issue's headline targets with
-#: every implementation of the case (blasfast and its vendor baselines), so that one short
-#: run answers "faster than the vendor where we claim to be?". ``tests/test_gpu_check.py``
-#: checks that every pattern still selects something.
+#: (``bench/bench_x.py::test_y[params]``, searched; the GEMM ones name their file, as
+#: ``bench_gemm.py``, ``bench_gemm_tc.py`` and ``bench_gemm_vbatched.py`` share test
+#: names). Each issue's headline targets with every implementation of the case (blasfast
+#: and its vendor baselines), so that one short run answers "faster than the vendor where
+#: we claim to be?". ``tests/test_gpu_check.py`` checks that every pattern still selects
+#: something, from the file it names.
 HEADLINE_BENCH = (
     # batched GEMM: tiny/small/medium squares per precision, VGG Winograd and FEM shapes,
     # variable sizes
