@@ -221,3 +221,9 @@ def test_gpu_tests_on_a_real_gpu_are_the_cupy_variants(monkeypatch):
                          timeout=120)
     ids = [ln for ln in res.stdout.splitlines() if "::" in ln]
     assert ids and all("cupy" in i and "emulator" not in i for i in ids)
+
+
+def test_environment_names_commit_and_versions():
+    env = gpu_check.environment()
+    for key in ("blasfast", "numpy", "cupy", "gpu_available", "commit", "date"):
+        assert key in env
