@@ -138,6 +138,38 @@ def test_subnormal_matrix_is_scaled_not_called_overflowing(xp):
         assert backward_error(a, x, b) <= 2 * info.threshold
 
 
+@pytest.mark.parametrize("stacked", [False, True], ids=["single", "stack"])
+def test_matrices_below_2_to_the_minus_1024_are_solved(xp, stacked):
+    """||A||_inf < 2**-1024: scaling it into [0.5, 1) would need 2**1024 (Inf in float64);
+    the scale is capped at 2**1023, which still makes every entry normal. Found by review:
+    an uncapped scale turned these exactly solvable systems into 'singular'."""
+    a = 1e-309 * (np.eye(2) + 0.25 * np.ones((2, 2)))  # entries 1.25e-309 and 2.5e-310
+    x0 = np.array([1.0, -2.0])
+    b = a @ x0
+    if stacked:
+        a, b = a[None], b[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # no overflow or invalid-value warning
+        x, info = bs.solve(xp.asarray(a), xp.asarray(b), return_info=True)
+    assert np.all(np.atleast_1d(info.ok)), info.summary()
+    # cond_inf(A) = 2.3; b = A x0 carries subnormal rounding (~2**-1074 / 1e-309 = 5e-15)
+    assert np.abs(to_numpy(x).reshape(-1) - x0).max() <= 1e-13
+
+
+def test_solutions_near_the_float64_limit_are_not_called_singular(xp):
+    """The singularity certificate ||B|| ||y|| / ||R b|| is evaluated as ||B|| (||y|| /
+    ||R b||): ||B|| ||y|| alone overflows for ||x|| near 1e308 although kappa is 5.4.
+    Found by review: this system came back 'singular' with x set to NaN."""
+    a = 1e-307 * np.triu(np.ones((4, 4)))
+    b = np.full(4, 15.0)
+    ref = np.linalg.solve(a, b)                       # x up to 1.5e308, finite
+    assert np.all(np.isfinite(ref))
+    x, info = bs.solve(xp.asarray(a[None]), xp.asarray(b[None]), return_info=True)
+    assert info.ok.all() and info.status[0] != "singular", info.summary()
+    got = to_numpy(x)[0]
+    assert np.abs(got - ref).max() <= 1e-14 * np.abs(ref).max()
+
+
 @pytest.mark.parametrize("rows,cols", [(1e-310, 1.0), (1.0, 1e-310), (1e300, 1e-300),
                                        (1e-320, 1e-5), (1e306, 1.0)])
 def test_equilibrate_covers_the_whole_exponent_range(rows, cols):
