@@ -256,3 +256,14 @@ def test_device_chunks(dev, rng):
     f = bf.fft.rfft(_on_device(dev, x, (1, 32)))
     assert f.dtype == np.complex64 and f.numblocks == (4, 1)
     assert _rel(_host(f, 2, np.complex64), np.fft.rfft(x.astype(np.float64))) <= 1e-6
+
+
+def test_batched_gemm_c_whose_batch_does_not_broadcast_is_refused_as_eagerly(rng):
+    """c's batch dimensions are checked against a's and b's at graph build, as the eager op
+    checks them (found in review: a (3, 5, 7) c was broadcast into a batch of 1)."""
+    a, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 7))
+    c = rng.standard_normal((3, 5, 7))
+    with pytest.raises(ValueError, match="c of shape .* does not broadcast"):
+        bf.batched_gemm(a, b, c, beta=1.0)
+    with pytest.raises(ValueError, match="c of shape .* does not broadcast"):
+        bf.batched_gemm(da.from_array(a), da.from_array(b), da.from_array(c), beta=1.0)

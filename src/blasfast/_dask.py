@@ -174,6 +174,9 @@ def batched_gemm(func, a, b, c, alpha, beta, trans_a, trans_b, out, compute, str
              else _stand_in(c, 2, xp), **kw)  # c: one matrix (or less) as it is
     m, n = r.shape[-2:]
     if c is not None:  # c broadcasts to (..., M, N): give it those core dimensions
+        # its batch dimensions too, as the eager op checks (the stand-ins have none)
+        batch = _checks.broadcast_batch(op, ("a", "b"), (a.shape[:-2], b.shape[:-2]))
+        _checks.broadcastable_to(op, "c", c.shape, batch + (m, n))
         c = _da().broadcast_to(c, tuple(c.shape[:-2]) + (m, n))
     return _gufunc(op, lambda a, b, c: func(a, b, c, **kw), [a, b, c], ("a", "b", "c"),
                    [2, 2, 2], (m, n), r.dtype, xp)
