@@ -14,11 +14,11 @@ from .conv import conv2d_algorithm as conv2d_algorithm
 from .conv import conv2d_dgrad as conv2d_dgrad
 from .conv import conv2d_wgrad as conv2d_wgrad
 from .conv import winograd_filter_transform as winograd_filter_transform
+from .gemm import BatchedGemm as BatchedGemm
 from .gemm import batched_gemm as batched_gemm
+from .gemm import gemm_vbatched as gemm_vbatched
 from .gemm import matmul as matmul
-from .gemm_vbatched import gemm_vbatched as gemm_vbatched
 from .kernels._compile import warmup as warmup
-from .plans import BatchedGemm as BatchedGemm
 from .solvers import lu_factor as lu_factor
 from .solvers import lu_solve as lu_solve
 from .solvers import solve as solve

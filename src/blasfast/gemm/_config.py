@@ -25,8 +25,9 @@ import dataclasses
 
 import numpy as np
 
-from . import _dtypes, _gemm_tc
-from .kernels import _compile
+from .. import _dtypes
+from ..kernels import _compile
+from . import _tc as _gemm_tc
 
 MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y and gridDim.z
 MAX_GRID_Z = 65535

@@ -18,12 +18,12 @@ import dataclasses
 
 import numpy as np
 
-from . import _backend, _checks
-from ._dtypes import (COMPUTE, CTYPE, GEMM_INPUT_DTYPES, bfloat16, float16, float32,
+from .. import _backend, _checks
+from .._dtypes import (COMPUTE, CTYPE, GEMM_INPUT_DTYPES, bfloat16, float16, float32,
                       gemm_precision)
-from ._errors import message
-from ._gemm_cpu import _gemm_cpu_product
-from .kernels import _compile
+from .._errors import message
+from ..kernels import _compile
+from ._cpu import _gemm_cpu_product
 
 __all__ = ["gemm_vbatched"]
 

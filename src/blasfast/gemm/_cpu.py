@@ -6,7 +6,7 @@ their GPU tests compare against.
 
 import numpy as np
 
-from ._dtypes import float32, round_to_tf32
+from .._dtypes import float32, round_to_tf32
 
 
 def _gemm_cpu_product(a, b, c, alpha, beta, trans_a, trans_b, compute, out_dtype, out=None):

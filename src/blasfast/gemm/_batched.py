@@ -15,11 +15,11 @@ import dataclasses
 
 import numpy as np
 
-from . import _checks, _dask, _dtypes, _gemm_config
-from . import _backend
-from ._backend import get_array_module
-from ._errors import message
-from .kernels import _compile
+from .. import _backend, _checks, _dask, _dtypes
+from .._backend import get_array_module
+from .._errors import message
+from ..kernels import _compile
+from . import _config as _gemm_config
 
 __all__ = ["batched_gemm", "matmul"]
 
@@ -399,7 +399,7 @@ batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES).re
 
 def _gemm_list(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     """The pointer-array form: lists of same-shape matrices, one launch (via vbatched)."""
-    from .gemm_vbatched import _gemm_vbatched
+    from ._vbatched import _gemm_vbatched
 
     for x in a:
         if isinstance(x, (list, tuple)) or getattr(x, "ndim", 0) == 0:
@@ -655,4 +655,4 @@ matmul.__doc__ = matmul.__doc__.replace("{notes}", _COMMON_NOTES).replace(
     "{dtypes}", _RESULT_DTYPES.strip())
 
 
-from . import plans as _plans  # noqa: E402  (the plans build on the helpers above)
+from . import _plan as _plans  # noqa: E402  (the plans build on the helpers above)

@@ -20,8 +20,8 @@ import dataclasses
 
 import numpy as np
 
-from . import _dtypes
-from .kernels import _compile
+from .. import _dtypes
+from ..kernels import _compile
 
 __all__ = ["TcTile", "TC_TILES", "TC_PAIRS", "tc_kind", "tc_size_class", "tc_tile"]
 

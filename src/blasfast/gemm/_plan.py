@@ -22,11 +22,13 @@ import warnings
 
 import numpy as np
 
-from . import _backend, _gemm_config, _gemm_tc
-from . import gemm as _gemm
-from ._dtypes import round_to_tf32
-from ._errors import message
-from .kernels import _compile
+from .. import _backend
+from .._dtypes import round_to_tf32
+from .._errors import message
+from ..kernels import _compile
+from . import _batched as _gemm
+from . import _config as _gemm_config
+from . import _tc as _gemm_tc
 
 __all__ = ["BatchedGemm"]
 
