@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 import blasfast as bf
 from blasfast import conv
-from blasfast._conv_geom import make_geom
+from blasfast.conv._geom import make_geom
 from conftest import to_numpy
 
 bfloat16 = bf._dtypes.bfloat16

@@ -1,7 +1,7 @@
 """The convolution GPU launchers, run with no GPU against a NumPy emulation of the kernels.
 
-The launchers in ``blasfast._winograd``, ``blasfast._winograd_fused`` and
-``blasfast._conv_gemm`` build argument lists for the kernels of ``kernels/winograd.cu``,
+The launchers in ``blasfast.conv._winograd``, ``blasfast.conv._winograd_fused`` and
+``blasfast.conv._im2col`` build argument lists for the kernels of ``kernels/winograd.cu``,
 ``winograd_fused.cu``, ``winograd_fused_tc.cu`` and ``conv_gemm.cu`` and compose them with
 ``batched_gemm``. Here every kernel is replaced by an emulator that
 
@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 
 import blasfast as bf
-from blasfast import _conv_gemm, _dtypes, _winograd, _winograd_fused, conv
-from blasfast._conv_geom import make_geom
+from blasfast import _dtypes, conv
+from blasfast.conv import _im2col, _winograd, _winograd_fused
+from blasfast.conv._geom import make_geom
 from blasfast.kernels import _compile
 from kernel_emu import CTYPE_TO_DTYPE, _read, _write, flat
 from test_conv import U16, direct, direct_dgrad, direct_wgrad
@@ -268,7 +269,7 @@ class FakeKernel:
 
 
 def _emulate_kernels(monkeypatch):
-    for mod, fam in ((_winograd, "winograd"), (_conv_gemm, "conv_gemm")):
+    for mod, fam in ((_winograd, "winograd"), (_im2col, "conv_gemm")):
         monkeypatch.setattr(mod, "_on_cpu", lambda xp: False)
         monkeypatch.setattr(mod, "_kernel", lambda expr, fam=fam: FakeKernel(fam, expr))
     monkeypatch.setattr(_winograd_fused, "_kernel", FakeKernel)

@@ -59,7 +59,7 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 import blasfast as bf
-from blasfast._conv_geom import make_geom
+from blasfast.conv._geom import make_geom
 from conftest import is_emulator, to_numpy
 from differential import examples, fresh, gamma
 from test_conv import winograd_major, winograd_wgrad_major

@@ -212,7 +212,7 @@ def conv2d(func, x, w, bias, stride, padding, dilation, algorithm, w_winograd, s
     """:func:`blasfast.conv2d` on Dask arrays, blockwise over N (``func`` is the eager op):
     validated on shapes and dtypes (the op refuses N = 0, so there is no zero-size probe)."""
     from . import conv
-    from ._conv_geom import make_geom
+    from .conv._geom import make_geom
 
     op = "conv2d"
     _refuse(op, "stream", stream, "None")

@@ -13,7 +13,7 @@ Everything here works in place on the host (NumPy) copies that :func:`compact` m
 
 import numpy as np
 
-from .._conv_geom import normalize_padding
+from ..conv._geom import normalize_padding
 from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D
 from .layers import Dense, ReLU, Sigmoid, Tanh
 

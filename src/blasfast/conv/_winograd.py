@@ -35,10 +35,11 @@ kernel in ``kernels/winograd.cu`` (the GPU path); the composed functions (:func:
 
 import numpy as np
 
-from . import _dtypes, _winograd_fused
-from .gemm import batched_gemm
-from .kernels import _compile
-from .kernels._compile import element_strides as _strides
+from .. import _dtypes
+from ..gemm import batched_gemm
+from ..kernels import _compile
+from ..kernels._compile import element_strides as _strides
+from . import _winograd_fused
 
 __all__ = ["PERM", "tiles", "acc_dtype", "filter_transform", "input_transform",
            "output_transform", "grad_output_transform", "filter_grad_transform", "fprop",
@@ -294,7 +295,7 @@ def fprop(xp, x, u, bias, pads, p, q, out_dtype, trans_u=False, fused=True):
     -- or (4, 4, C, K) used transposed when ``trans_u`` -- padded by ``pads``; (N, K, P, Q).
 
     On the GPU with ``fused`` (and a dtype the fused kernel serves) one kernel does it all
-    (:mod:`blasfast._winograd_fused`); otherwise the transforms and the 16 GEMMs run as
+    (:mod:`blasfast.conv._winograd_fused`); otherwise the transforms and the 16 GEMMs run as
     separate launches (the CPU path always computes it this way)."""
     n = x.shape[0]
     k = u.shape[3] if trans_u else u.shape[2]

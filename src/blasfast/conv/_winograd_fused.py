@@ -1,7 +1,7 @@
 """Launchers of the fused Winograd F(2x2, 3x3) forward kernels (``kernels/winograd_fused.cu``,
 ``kernels/winograd_fused_tc.cu``).
 
-The unfused path (:mod:`blasfast._winograd`) writes the transformed input ``V`` (4x the
+The unfused path (:mod:`blasfast.conv._winograd`) writes the transformed input ``V`` (4x the
 input) and the GEMM result ``M`` (4x the output) to global memory and reads them back; the
 fused kernel keeps both in shared memory and registers: the input transform feeds the 16
 GEMMs directly and the output transform (+ bias) is their epilogue (Lavin & Gray, CVPR
@@ -14,9 +14,9 @@ the CPU path use the unfused algorithm.
 
 import numpy as np
 
-from . import _dtypes
-from .kernels import _compile
-from .kernels._compile import element_strides as _strides
+from .. import _dtypes
+from ..kernels import _compile
+from ..kernels._compile import element_strides as _strides
 
 __all__ = ["applies", "fprop"]
 

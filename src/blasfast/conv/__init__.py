@@ -3,14 +3,14 @@
 The algorithms, one API:
 
 * ``'winograd'``: Winograd F(2x2, 3x3) as 16 batched GEMMs between input, filter and output
-  transforms (:mod:`blasfast._winograd`); 3x3 filters, stride 1, dilation 1. On the GPU
-  the forward and dgrad run as one fused kernel (:mod:`blasfast._winograd_fused`: input
+  transforms (:mod:`blasfast.conv._winograd`); 3x3 filters, stride 1, dilation 1. On the GPU
+  the forward and dgrad run as one fused kernel (:mod:`blasfast.conv._winograd_fused`: input
   transform in shared memory feeding the GEMMs, output transform in their epilogue;
   CUDA cores for float32, tensor cores for float16/bfloat16; float64 stays unfused).
 * ``'winograd_nonfused'``: the same algorithm as separate transform and GEMM launches on
   the GPU (cuDNN's ``WINOGRAD_NONFUSED``), kept as the reference for the fused kernel. On
   the CPU path both names run the same NumPy computation.
-* ``'gemm'``: im2col + batched GEMM (:mod:`blasfast._conv_gemm`); every case.
+* ``'gemm'``: im2col + batched GEMM (:mod:`blasfast.conv._im2col`); every case.
 * ``'fft'``: the FFT convolution of :mod:`blasfast.fft` (forward only), when that module
   provides ``conv2d_fft``.
 
@@ -25,10 +25,11 @@ plus :func:`blasfast.batched_gemm` on CuPy arrays).
 
 import numpy as np
 
-from . import _backend, _checks, _conv_gemm, _dask, _dtypes, _winograd
-from ._backend import get_array_module
-from ._conv_geom import make_geom
-from ._errors import message
+from .. import _backend, _checks, _dask, _dtypes
+from .._backend import get_array_module
+from .._errors import message
+from . import _im2col, _winograd
+from ._geom import make_geom
 
 __all__ = ["conv2d", "conv2d_dgrad", "conv2d_wgrad", "conv2d_algorithm",
            "winograd_filter_transform"]
@@ -110,7 +111,7 @@ def _choose(op, algorithm, geom, have_u=False, forward_only=None, gpu=False):
 def _fft_conv2d():
     """``blasfast.fft._conv.conv2d_fft`` when the FFT package provides it, else None."""
     try:
-        from .fft._conv import conv2d_fft
+        from ..fft._conv import conv2d_fft
     except ImportError:
         return None
     return conv2d_fft
@@ -307,7 +308,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
         if algo == "fft":
             y = _fft_conv2d()(x, w, bias, stride=geom.stride, padding=geom.pads[0::2])
             return y.astype(dtype, copy=False)
-        return _conv_gemm.fprop(xp, x, w, bias, geom, dtype)
+        return _im2col.fprop(xp, x, w, bias, geom, dtype)
 
 
 @_doc
@@ -381,7 +382,7 @@ def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="
                 _check_u(op, w_winograd, geom.K, geom.C, dtype)
             return _winograd.dgrad(xp, dy, w_winograd, geom.pads, geom.H, geom.W, dtype,
                                    fused=algo == "winograd")
-        return _conv_gemm.dgrad(xp, dy, w, geom, dtype)
+        return _im2col.dgrad(xp, dy, w, geom, dtype)
 
 
 @_doc
@@ -445,7 +446,7 @@ def conv2d_wgrad(x, dy, w_shape, *, stride=1, padding=0, dilation=1, algorithm="
     with _stream_ctx(op, xp, stream):
         if algo in WINOGRAD:
             return _winograd.wgrad(xp, x, dy, geom.pads, dtype)
-        return _conv_gemm.wgrad(xp, x, dy, geom, dtype)
+        return _im2col.wgrad(xp, x, dy, geom, dtype)
 
 
 def conv2d_algorithm(x_shape, w_shape, *, stride=1, padding=0, dilation=1, algorithm="auto",

@@ -2,7 +2,7 @@
 
 Every convolution op (forward, dgrad, wgrad) of :mod:`blasfast.conv` turns its ``stride``,
 ``padding`` and ``dilation`` into one :class:`ConvGeom` here; the algorithms
-(:mod:`blasfast._winograd`, :mod:`blasfast._conv_gemm`) read sizes from it only.
+(:mod:`blasfast.conv._winograd`, :mod:`blasfast.conv._im2col`) read sizes from it only.
 
 Padding is kept as four signed integers ``(top, bottom, left, right)``: the public API only
 produces non-negative ones, but the Winograd dgrad pads ``dy`` by ``R - 1 - pad``, which is
@@ -11,8 +11,8 @@ negative (a crop) when the forward padding exceeds the filter extent.
 
 import dataclasses
 
-from . import _checks
-from ._errors import message
+from .. import _checks
+from .._errors import message
 
 PADDING_MODES = ("same", "valid")
 

@@ -18,9 +18,9 @@ by R S strided additions); the GPU path runs ``kernels/conv_gemm.cu``.
 
 import numpy as np
 
+from ..gemm import batched_gemm
+from ..kernels import _compile
 from . import _winograd
-from .gemm import batched_gemm
-from .kernels import _compile
 
 __all__ = ["fprop", "dgrad", "wgrad", "im2col"]
 
