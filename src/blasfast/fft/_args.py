@@ -2,8 +2,10 @@
 contents), with :mod:`numpy.fft`'s rules; and the route of each axis for a ``precision``."""
 
 import math
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 from numpy.exceptions import AxisError
 
 from .. import _checks
@@ -17,6 +19,17 @@ _NORMS = ("backward", "ortho", "forward")
 _SINGLE = (np.dtype(np.float16), bfloat16, np.dtype(np.float32), np.dtype(np.complex64))
 _DOUBLE = (np.dtype(np.float64), np.dtype(np.complex128))
 _ONE_D = ("fft", "ifft", "rfft", "irfft")  # ops whose length argument is n, not s
+
+# The annotations of the public functions (what the checks below accept, no more):
+# ``precision`` and ``norm`` by name; ``s`` and ``axes`` a tuple, a list or a 1-D integer
+# array (:func:`_sequence`; not any sequence: a range or a string is refused). Both list
+# forms are spelt out because ``list`` is invariant: a ``list[int]`` is not a
+# ``list[int | None]`` to a type checker.
+Precision = Literal["split16", "fp32", "fp16", "fp64"]
+Norm = Literal["backward", "ortho", "forward"]
+Lengths = Union[tuple[Optional[int], ...], list[int], list[Optional[int]],
+                npt.NDArray[np.integer[Any]]]
+Axes = Union[tuple[int, ...], list[int], npt.NDArray[np.integer[Any]]]
 
 
 def _working_dtypes(op, dtype, real_only=False, name="a"):

@@ -2,6 +2,7 @@
 :func:`blasfast.conv2d` (:func:`conv2d_fft`, NCHW, channel sum in the frequency domain)."""
 
 import contextlib
+from typing import Literal
 
 import numpy as np
 
@@ -9,7 +10,9 @@ from .. import _checks, _dask
 from .. import gemm as _gemm
 from .._backend import get_array_module
 from .._errors import message
+from .._typing import Array, ArrayLike, StreamLike
 from . import _args, _transforms
+from ._args import Axes, Precision
 
 __all__ = ["fftconvolve", "conv2d_fft"]
 
@@ -77,7 +80,9 @@ def _centered(arr, newshape):
     return arr[tuple(slice(s, s + n) for s, n in zip(start, newshape))]
 
 
-def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None):
+def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Literal["full", "same", "valid"] = "full",
+                axes: int | Axes | None = None, *, precision: Precision | None = None,
+                stream: StreamLike = None) -> Array:
     """N-dimensional convolution by FFT, with :func:`scipy.signal.fftconvolve` semantics.
 
     ``out[n] = sum_k in1[k] * in2[n - k]`` over ``axes`` (full linear convolution, then
@@ -135,10 +140,11 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, precision=None, stream=None
         string), a ``mode`` or ``precision`` that is not a string, a ``stream`` that is not
         a CUDA stream, or host and device arrays in one call.
     ValueError
-        A ragged list, inputs of different dimensionality, incompatible shapes along the other axes, no
-        valid output in 'valid' mode, an unknown ``mode`` or ``precision``, a single-precision
-        ``precision`` ('split16', 'fp32', 'fp16') when the common type is FP64 (or 'fp64'
-        when it is single), ``axes`` empty or repeated, a ``stream`` with host arrays.
+        A ragged list, inputs of different dimensionality, incompatible shapes along the
+        other axes, no valid output in 'valid' mode, an unknown ``mode`` or ``precision``, a
+        single-precision ``precision`` ('split16', 'fp32', 'fp16') when the common type is
+        FP64 (or 'fp64' when it is single), ``axes`` empty or repeated, a ``stream`` with
+        host arrays, or any ``stream`` but None with a Dask array.
     numpy.exceptions.AxisError
         An axis out of range (a ``ValueError`` and an ``IndexError``).
 
@@ -238,7 +244,9 @@ def _pair(op, name, v):
     return v, v
 
 
-def conv2d_fft(x, w, bias=None, stride=1, padding=0, *, precision=None):
+def conv2d_fft(x: ArrayLike, w: ArrayLike, bias: ArrayLike | None = None,
+               stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, *,
+               precision: Precision | None = None) -> Array:
     """2-D cross-correlation (a convolution layer's forward pass) by FFT, NCHW.
 
     ``y[n, k, i, j] = bias[k] + sum_{c, r, s} xp[n, c, i*sh + r, j*sw + s] * w[k, c, r, s]``

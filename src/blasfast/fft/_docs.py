@@ -42,11 +42,12 @@ _RAISES = """TypeError
         that is not a string, a ``stream`` that is not a CUDA stream, or host and device
         arrays in one call.
     ValueError
-        A 0-d ``a`` or a ragged list; a transformed length < 1 (``n`` < 1, an ``s`` entry < 1 other than -1,
-        or a length-0 axis with no ``n``/``s``); ``s`` and ``axes`` of different lengths,
-        or more ``s`` entries than ``a`` has axes; an unknown ``norm`` or ``precision``; a
-        ``precision`` other than None/'fp64' for double-precision input (or 'fp64' for
-        single-precision input); a ``stream`` with a host (NumPy) array.
+        A 0-d ``a`` or a ragged list; a transformed length < 1 (``n`` < 1, an ``s`` entry
+        < 1 other than -1, or a length-0 axis with no ``n``/``s``); ``s`` and ``axes`` of
+        different lengths, or more ``s`` entries than ``a`` has axes; an unknown ``norm`` or
+        ``precision``; a ``precision`` other than None/'fp64' for double-precision input
+        (or 'fp64' for single-precision input); a ``stream`` with a host (NumPy) array, or
+        any ``stream`` but None with a Dask array.
     numpy.exceptions.AxisError
         An axis out of range (a ``ValueError`` and an ``IndexError``, as NumPy raises).
     blasfast.KernelCompileError

@@ -13,7 +13,9 @@ import numpy as np
 
 from .. import _backend, _dask
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike, StreamLike
 from . import _engine
+from ._args import Axes, Lengths, Norm, Precision
 from ._args import _axis, _check_norm, _check_stream, _cook_nd, _length, _operand, _resize, \
     _routes, _scale, _working_dtypes
 from ._docs import doc as _doc
@@ -97,7 +99,8 @@ def _one_axis(op, a, n, axis):
 # ---------------------------------------------------------------------------------------
 
 @_doc
-def fft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+def fft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+        precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """One-dimensional discrete Fourier transform.
 
     ``X[..., k] = sum_{j<n} x[..., j] * exp(-2*pi*i*j*k/n)`` along ``axis`` (times the
@@ -153,7 +156,8 @@ def fft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def ifft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+def ifft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+         precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """One-dimensional inverse discrete Fourier transform.
 
     ``x[..., j] = (1/n) sum_{k<n} X[..., k] * exp(2*pi*i*j*k/n)`` along ``axis`` (the
@@ -202,7 +206,9 @@ def ifft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def fftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+def fftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
+         norm: Norm | None = None, *, precision: Precision | None = None,
+         stream: StreamLike = None) -> Array:
     """N-dimensional discrete Fourier transform over ``axes``.
 
     Parameters
@@ -248,7 +254,9 @@ def fftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def ifftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+def ifftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
+          norm: Norm | None = None, *, precision: Precision | None = None,
+          stream: StreamLike = None) -> Array:
     """N-dimensional inverse discrete Fourier transform over ``axes``.
 
     Parameters
@@ -293,7 +301,9 @@ def ifftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def fft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+def fft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
+         norm: Norm | None = None, *, precision: Precision | None = None,
+         stream: StreamLike = None) -> Array:
     """Two-dimensional discrete Fourier transform: :func:`fftn` over two axes.
 
     Parameters
@@ -340,7 +350,9 @@ def fft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def ifft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+def ifft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
+          norm: Norm | None = None, *, precision: Precision | None = None,
+          stream: StreamLike = None) -> Array:
     """Two-dimensional inverse discrete Fourier transform: :func:`ifftn` over ``axes``.
 
     Parameters
@@ -384,7 +396,8 @@ def ifft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def rfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+def rfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+         precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """One-dimensional discrete Fourier transform of real input.
 
     The ``n//2 + 1`` non-negative frequencies of :func:`fft`.
@@ -431,7 +444,8 @@ def rfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def irfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
+def irfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+          precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """Inverse of :func:`rfft`: a real signal from its non-negative frequencies.
 
     The real signal of length ``n`` from its ``n//2 + 1`` non-negative frequencies
@@ -482,7 +496,9 @@ def irfft(a, n=None, axis=-1, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def rfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+def rfftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
+          norm: Norm | None = None, *, precision: Precision | None = None,
+          stream: StreamLike = None) -> Array:
     """N-dimensional discrete Fourier transform of real input.
 
     A real transform along the last axis of ``axes`` (``s[-1]//2 + 1`` outputs), complex
@@ -530,7 +546,9 @@ def rfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
+def irfftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
+           norm: Norm | None = None, *, precision: Precision | None = None,
+           stream: StreamLike = None) -> Array:
     """Inverse of :func:`rfftn`: a real signal from its N-dimensional half spectrum.
 
     Complex inverse transforms along all but the last axis of ``axes``, then a
@@ -579,7 +597,9 @@ def irfftn(a, s=None, axes=None, norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def rfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+def rfft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
+          norm: Norm | None = None, *, precision: Precision | None = None,
+          stream: StreamLike = None) -> Array:
     """Two-dimensional discrete Fourier transform of real input: :func:`rfftn` over two axes.
 
     Parameters
@@ -623,7 +643,9 @@ def rfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
 
 
 @_doc
-def irfft2(a, s=None, axes=(-2, -1), norm=None, *, precision=None, stream=None):
+def irfft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
+           norm: Norm | None = None, *, precision: Precision | None = None,
+           stream: StreamLike = None) -> Array:
     """Inverse of :func:`rfft2`: :func:`irfftn` over ``axes`` (default the last two).
 
     Parameters
