@@ -9,16 +9,23 @@ how :meth:`blasfast.nn.Sequential.load` restores a model.
 """
 
 import math
+from typing import Any, Literal, Union
 
 import numpy as np
 
 from .. import conv as _conv
 from .. import _checks
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike, DTypeLike
 from . import _args
 from .layers import Layer
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape"]
+
+#: What ``padding=`` takes (as :func:`blasfast.conv.conv2d`): an int, a pair (ph, pw), a pair
+#: of pairs ((top, bottom), (left, right)), ``'same'`` or ``'valid'``.
+Padding = Union[int, tuple[int, int], tuple[tuple[int, int], tuple[int, int]],
+                Literal["same", "valid"]]
 
 
 def _pair(name, owner, v):
@@ -98,8 +105,12 @@ class Conv2D(Layer):
 
     param_names = ("W", "b")
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 algorithm="auto", *, dilation=1, rng=None, dtype=np.float32, init="he"):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: Padding = 0,
+                 algorithm: Literal["auto", "winograd", "winograd_nonfused", "gemm"] = "auto",
+                 *, dilation: int | tuple[int, int] = 1,
+                 rng: int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
+                 init: Literal["he", "glorot"] = "he") -> None:
         super().__init__()
         c = _checks.integer("Conv2D", "in_channels", in_channels, minimum=1)
         k = _checks.integer("Conv2D", "out_channels", out_channels, minimum=1)
@@ -137,7 +148,7 @@ class Conv2D(Layer):
         self._x = self._u = self._w = None
         self._algo = None
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": _jsonable(self.stride),
                 "padding": _jsonable(self.padding), "algorithm": self.algorithm,
@@ -147,7 +158,7 @@ class Conv2D(Layer):
     def _args(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation)
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         """Compute ``conv2d(x, W, b)``.
 
         Parameters
@@ -187,7 +198,7 @@ class Conv2D(Layer):
             self._x = self._u = self._algo = self._w = None
         return y
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         """Store ``[dW, db]`` in ``grads`` and return dL/dx (None unless needed).
 
         Parameters
@@ -227,14 +238,15 @@ class _Pool2D(Layer):
     """Shared windowing of the pooling layers: no padding, trailing rows/columns that do
     not fill a window are dropped (PyTorch's floor mode) and get zero gradient."""
 
-    def __init__(self, kernel_size=2, stride=None):
+    def __init__(self, kernel_size: int | tuple[int, int] = 2,
+                 stride: int | tuple[int, int] | None = None) -> None:
         super().__init__()
         name = type(self).__name__
         self.kernel_size = _pair("kernel_size", name, kernel_size)
         self.stride = self.kernel_size if stride is None else _pair("stride", name, stride)
         self._cache = None
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
 
     def _windows(self, x):
@@ -286,7 +298,7 @@ class MaxPool2D(_Pool2D):
     window (as PyTorch); overlapping windows add up. NaN in a window gives NaN.
     """
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         xp, (x,) = get_array_module("MaxPool2D.forward", x)
         sl, _, _ = self._windows(x)
         y = x[(slice(None), slice(None)) + sl[0]].copy()
@@ -299,7 +311,7 @@ class MaxPool2D(_Pool2D):
         self._cache = (x.shape, arg, sl) if training else None
         return y
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         if self._cache is None:
             raise RuntimeError("MaxPool2D.backward: call forward(x, training=True) first")
         if not need_input_grad:
@@ -334,7 +346,7 @@ class AvgPool2D(_Pool2D):
     gradient evenly, ``g / (kh kw)``, over its window.
     """
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         xp, (x,) = get_array_module("AvgPool2D.forward", x)
         sl, _, _ = self._windows(x)
         y = x[(slice(None), slice(None)) + sl[0]].copy()
@@ -344,7 +356,7 @@ class AvgPool2D(_Pool2D):
         self._cache = (x.shape, y.shape, sl) if training else None
         return y
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         if self._cache is None:
             raise RuntimeError("AvgPool2D.backward: call forward(x, training=True) first")
         if not need_input_grad:
@@ -366,11 +378,11 @@ class Flatten(Layer):
     wrong shape, ``RuntimeError`` for a backward without a training forward.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._shape = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         xp, (x,) = get_array_module("Flatten.forward", x)
         if x.ndim < 2:
             raise ValueError(f"Flatten.forward: x must have a batch axis and at least one "
@@ -378,7 +390,7 @@ class Flatten(Layer):
         self._shape = x.shape if training else None
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         if self._shape is None:
             raise RuntimeError("Flatten.backward: call forward(x, training=True) first")
         if not need_input_grad:
@@ -411,7 +423,7 @@ class Reshape(Layer):
         For a backward without a training forward.
     """
 
-    def __init__(self, shape):
+    def __init__(self, shape: tuple[int, ...] | list[int]) -> None:
         super().__init__()
         self.shape = _checks.shape("Reshape", "shape", shape)
         if not self.shape or min(self.shape) < 1:
@@ -419,10 +431,10 @@ class Reshape(Layer):
                              f"{shape!r}")
         self._in_shape = None
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"shape": list(self.shape)}
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         xp, (x,) = get_array_module("Reshape.forward", x)
         size = int(np.prod(self.shape))
         if x.ndim < 1 or int(np.prod(x.shape[1:])) != size:
@@ -431,7 +443,7 @@ class Reshape(Layer):
         self._in_shape = x.shape if training else None
         return x.reshape((x.shape[0],) + self.shape)
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         if self._in_shape is None:
             raise RuntimeError("Reshape.backward: call forward(x, training=True) first")
         if not need_input_grad:

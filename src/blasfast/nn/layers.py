@@ -16,11 +16,13 @@ model runs on either side. The GEMMs of :class:`Dense` go through
 """
 
 import math
+from typing import Any, Literal
 
 import numpy as np
 
 from .. import _checks
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike, DTypeLike
 from ..gemm import batched_gemm
 from . import _args
 
@@ -40,20 +42,20 @@ class Layer:
     #: :class:`blasfast.nn.MixedPrecision` trains it; None = the parameters' dtype.
     _compute_dtype = None
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._grads = []
 
     @property
-    def params(self):
+    def params(self) -> list[Array]:
         """List of arrays: the trainable parameters (updated in place by optimizers)."""
         return [getattr(self, name) for name in self.param_names]
 
     @property
-    def grads(self):
+    def grads(self) -> list[Array]:
         """List of arrays: gradients of the last ``backward``, aligned with ``params``."""
         return list(self._grads)
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Return the keyword arguments that rebuild this layer, as a JSON-able dict.
 
         Returns
@@ -64,7 +66,8 @@ class Layer:
         """
         return {}
 
-    def forward(self, x, training=True):  # pragma: no cover - abstract
+    def forward(self, x: ArrayLike,
+                training: bool = True) -> Array:  # pragma: no cover - abstract
         """Return the layer's output for ``x``.
 
         Parameters
@@ -86,7 +89,8 @@ class Layer:
         """
         raise NotImplementedError
 
-    def backward(self, grad, need_input_grad=True):  # pragma: no cover - abstract
+    def backward(self, grad: ArrayLike,
+                 need_input_grad: bool = True) -> Array | None:  # pragma: no cover - abstract
         """Return dL/d(input) and store the parameter gradients in ``grads``.
 
         Parameters
@@ -178,7 +182,9 @@ class Dense(Layer):
 
     param_names = ("W", "b")
 
-    def __init__(self, in_features, out_features, *, rng=None, dtype=np.float32, init="he"):
+    def __init__(self, in_features: int, out_features: int, *,
+                 rng: int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
+                 init: Literal["he", "glorot"] = "he") -> None:
         super().__init__()
         in_features = _checks.integer("Dense", "in_features", in_features, minimum=1)
         out_features = _checks.integer("Dense", "out_features", out_features, minimum=1)
@@ -196,11 +202,11 @@ class Dense(Layer):
         self.b = np.zeros(out_features, dtype=dtype)
         self._x = self._w16 = None
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "dtype": self.dtype.name, "init": self.init}
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         """Compute ``x @ W + b``.
 
         Parameters
@@ -240,7 +246,7 @@ class Dense(Layer):
         self._x = x if training else None
         return y
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         """Store ``[dW, db]`` in ``grads`` and return dL/dx.
 
         Parameters
@@ -289,17 +295,17 @@ class Dense(Layer):
 class _Activation(Layer):
     """Elementwise activation: subclasses give ``_f(xp, x)`` and ``_df(xp, x, y)``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._cache = None
 
-    def forward(self, x, training=True):
+    def forward(self, x: ArrayLike, training: bool = True) -> Array:
         xp, (x,) = get_array_module(f"{type(self).__name__}.forward", x)
         y = self._f(xp, x)
         self._cache = (x, y) if training else None
         return y
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: ArrayLike, need_input_grad: bool = True) -> Array | None:
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward: call "
                                "forward(x, training=True) first")
