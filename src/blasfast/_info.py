@@ -4,6 +4,7 @@ import pathlib
 import platform
 import re
 import sys
+from typing import Any
 
 import numpy as np
 import scipy
@@ -47,7 +48,7 @@ def _version():
 __version__ = _version()
 
 
-def info():
+def info() -> dict[str, Any]:
     """Describe this installation.
 
     Returns

@@ -16,6 +16,7 @@ import functools
 import os
 import pathlib
 import threading
+from collections.abc import Iterable
 
 from .._errors import KernelCompileError
 
@@ -240,7 +241,7 @@ def emulator_module(family):
     return mod
 
 
-def warmup(families=None):
+def warmup(families: Iterable[str] | None = None) -> list[str]:
     """Compile kernel families for the current device ahead of use.
 
     Parameters

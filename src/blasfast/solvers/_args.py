@@ -4,13 +4,19 @@ number in a range, and the solvers' common array and dtype-name rules. Messages 
 
 import math
 import numbers
+from typing import Any, Literal, Union
 
 import numpy as np
 
 from .. import _checks
 from .._errors import message
 
-__all__ = ["real", "factor_name"]
+__all__ = ["real", "factor_name", "FactorLike", "FactorName"]
+
+# The public annotations of a factor precision (``solve(factor=)``, ``lu_factor(dtype=)``):
+# a name, or a NumPy dtype or scalar type taken by its name (:func:`factor_name`).
+FactorName = Literal["float16", "bfloat16", "tf32", "float32", "float64"]
+FactorLike = Union[FactorName, np.dtype[Any], type[Any]]
 
 
 def real(op, name, value, *, minimum, inclusive=True):

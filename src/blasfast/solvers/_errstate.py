@@ -23,16 +23,18 @@ mode       on a failure
 
 import contextlib
 import threading
+from typing import Any, Literal
 
 from .. import _checks
 
 __all__ = ["errstate", "geterr", "seterr"]
 
 _MODES = ("auto", "raise", "warn", "ignore")
+Mode = Literal["auto", "raise", "warn", "ignore"]   # _MODES, for the annotations
 _local = threading.local()
 
 
-def geterr():
+def geterr() -> dict[str, str]:
     """The current failure handling of the solvers, as ``{'linalg': mode}``.
 
     Returns
@@ -43,7 +45,7 @@ def geterr():
     return {"linalg": getattr(_local, "linalg", "auto")}
 
 
-def seterr(linalg=None):
+def seterr(linalg: Mode | None = None) -> dict[str, str]:
     """Set how the solvers handle failures (thread-local); return the old setting.
 
     Parameters
@@ -92,15 +94,15 @@ class errstate(contextlib.ContextDecorator):
     ['converged', 'singular']
     """
 
-    def __init__(self, *, linalg):
+    def __init__(self, *, linalg: Mode) -> None:
         self.linalg = _checks.choice("errstate", "linalg", linalg, _MODES)
         self._old = None
 
-    def __enter__(self):
+    def __enter__(self) -> "errstate":
         self._old = seterr(linalg=self.linalg)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         seterr(**self._old)
         return False
 

@@ -1,10 +1,13 @@
 """``solve``: dense ``A x = b`` to working accuracy with a low-precision LU and refinement."""
 
+from typing import Literal, overload
+
 import numpy as np
 
 from .. import _checks, _dask, _dtypes
 from .._backend import get_array_module
 from .._errors import message
+from .._typing import Array, ArrayLike
 from . import _args, _errstate, _factor, _refine, _scaling, _small_cpu
 from . import _solveinfo as S
 from ._failures import handle_failures
@@ -13,6 +16,7 @@ from ._solveinfo import SolveInfo
 __all__ = ["solve"]
 
 REFINE = ("auto", "ir", "gmres")
+Refine = Literal["auto", "ir", "gmres"]    # REFINE, for the annotations
 SMALL_N = 64            # GPU stacks up to this order take the fused small-system kernel
 TINY_NORM = 2.0**-256   # systems with ||A||_inf below this are scaled up first (exactly)
 WORKING = (_dtypes.float32, _dtypes.float64)
@@ -56,8 +60,32 @@ def _as_stacks(xp, a, b, vector, batch, n, k):
     return a3, b3
 
 
-def solve(a, b, *, factor="float16", refine="auto", tol=None, max_iter=50, fallback=True,
-          overwrite_a=False, overwrite_b=False, return_info=False):
+# What a type checker sees: return_info=True gives (x, info), the default x alone.
+@overload
+def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
+          tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
+          overwrite_a: bool = ..., overwrite_b: bool = ...,
+          return_info: Literal[False] = ...) -> Array: ...
+
+
+@overload
+def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
+          tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
+          overwrite_a: bool = ..., overwrite_b: bool = ...,
+          return_info: Literal[True]) -> tuple[Array, SolveInfo]: ...
+
+
+@overload
+def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
+          tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
+          overwrite_a: bool = ..., overwrite_b: bool = ...,
+          return_info: bool) -> Array | tuple[Array, SolveInfo]: ...
+
+
+def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
+          refine: Refine = "auto", tol: float | None = None, max_iter: int = 50,
+          fallback: bool = True, overwrite_a: bool = False, overwrite_b: bool = False,
+          return_info: bool = False) -> Array | tuple[Array, SolveInfo]:
     """Solve ``A x = b`` to working accuracy, factoring ``A`` in a low precision.
 
     The mixed-precision solver of Haidar, Tomov, Dongarra and Higham (SC'18): LU with

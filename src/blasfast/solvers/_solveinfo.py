@@ -1,8 +1,10 @@
 """The record :func:`blasfast.solvers.solve` returns with ``return_info=True``."""
 
 import dataclasses
+from typing import Any, Union
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["SolveInfo", "STATUSES"]
 
@@ -37,6 +39,14 @@ def reason_array(reasons, s):
     for i, text in reasons.items():
         out[i] = text
     return out
+
+
+# A per-system field: an array of the stack's batch shape, or one scalar for a single
+# system (``str`` for the text fields, a NumPy scalar for the others).
+_Text = Union[str, npt.NDArray[np.object_]]
+_Int = Union[np.integer[Any], npt.NDArray[np.integer[Any]]]
+_Bool = Union[np.bool_, npt.NDArray[np.bool_]]
+_Float = Union[np.floating[Any], npt.NDArray[np.floating[Any]]]
 
 
 @dataclasses.dataclass
@@ -105,24 +115,24 @@ class SolveInfo:
         'cpu', 'gpu' (blocked LU kernels) or 'gpu-small' (fused small-system kernel).
     """
 
-    status: np.ndarray
-    iterations: np.ndarray
-    gmres_iterations: np.ndarray
-    iter_code: np.ndarray
-    converged: np.ndarray
-    fell_back: np.ndarray
-    reason: np.ndarray
-    method: np.ndarray
-    backward_error: np.ndarray
-    threshold: np.ndarray
-    history: np.ndarray
+    status: _Text
+    iterations: _Int
+    gmres_iterations: _Int
+    iter_code: _Int
+    converged: _Bool
+    fell_back: _Bool
+    reason: _Text
+    method: _Text
+    backward_error: _Float
+    threshold: _Float
+    history: npt.NDArray[np.float64]
     factor: str
     refine: str
-    scaling: dict = None
+    scaling: dict[str, Any] | None = None
     path: str = "cpu"
 
     @property
-    def ok(self):
+    def ok(self) -> bool | npt.NDArray[np.bool_]:
         """True where the system was solved.
 
         Solved means 'converged', or 'fell back' with a result that passed the
@@ -130,7 +140,7 @@ class SolveInfo:
         """
         return (self.status == "converged") | (self.status == "fell back")
 
-    def summary(self):
+    def summary(self) -> str:
         """Describe the outcome in a few lines of text (for logs and the CLI).
 
         Returns

@@ -1,6 +1,7 @@
 """``lu_factor`` / ``lu_solve`` with ``scipy.linalg`` semantics, in any factor precision."""
 
 import warnings
+from typing import Any, Literal
 
 import numpy as np
 from scipy.linalg import LinAlgWarning
@@ -8,6 +9,7 @@ from scipy.linalg import LinAlgWarning
 from .. import _checks
 from .._backend import get_array_module, is_device_array
 from .._errors import LinAlgError, message
+from .._typing import Array, ArrayLike
 from . import _args, _errstate, _factor, _lu_cpu
 from ._solve import WORKING, check_system
 
@@ -51,7 +53,12 @@ class LUFactors(tuple):
         Powers of two, when the matrix was scaled.
     """
 
-    def __new__(cls, lu, piv, *, dtype, row_scale=None, col_scale=None, perm=None):
+    dtype: str
+    row_scale: Array | None
+    col_scale: Array | None
+
+    def __new__(cls, lu: Array, piv: Array, *, dtype: str, row_scale: Array | None = None,
+                col_scale: Array | None = None, perm: Array | None = None) -> "LUFactors":
         self = super().__new__(cls, (lu, piv))
         self.dtype = dtype
         self.row_scale = row_scale
@@ -60,16 +67,16 @@ class LUFactors(tuple):
         return self
 
     @property
-    def lu(self):
+    def lu(self) -> Array:
         """The factors ``L`` and ``U`` in one array (``self[0]``)."""
         return self[0]
 
     @property
-    def piv(self):
+    def piv(self) -> Array:
         """The LAPACK pivot indices, 0-based (``self[1]``)."""
         return self[1]
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self[0], self[1], self.dtype, self.row_scale, self.col_scale))
 
 
@@ -77,7 +84,8 @@ def _rebuild(lu, piv, dtype, row_scale, col_scale):
     return LUFactors(lu, piv, dtype=dtype, row_scale=row_scale, col_scale=col_scale)
 
 
-def lu_factor(a, *, dtype=None, scale=False, overwrite_a=False, check_finite=True):
+def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: bool = False,
+              overwrite_a: bool = False, check_finite: bool = True) -> LUFactors:
     """LU factorization with partial pivoting, ``P A = L U``, in a chosen precision.
 
     Parameters
@@ -200,7 +208,9 @@ def _stack(xp, lus, storage, s, n):
     return xp.stack(lus).astype(storage, copy=False)
 
 
-def lu_solve(lu_and_piv, b, *, trans=0, overwrite_b=False, check_finite=True):
+def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, *,
+             trans: Literal[0, "N"] = 0, overwrite_b: bool = False,
+             check_finite: bool = True) -> Array:
     """Solve ``A x = b`` with the factors of :func:`lu_factor` (``scipy.linalg`` semantics).
 
     Parameters

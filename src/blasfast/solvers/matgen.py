@@ -21,18 +21,26 @@ kind                singular values ``sigma_i``, i = 1..n
 Generating costs two QR factorizations and a product, O(n^3) in float64 on the CPU.
 """
 
+from typing import Any, Literal, Union
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _checks
 from .._errors import message
+from .._typing import DTypeLike
 from . import _args
 
 __all__ = ["KINDS", "singular_values", "generate_matrix"]
 
 KINDS = ("arithmetic", "geometric", "cluster0", "cluster1", "logrand", "diag_dominant")
+# KINDS, and what ``rng=`` takes, for the annotations
+Kind = Literal["arithmetic", "geometric", "cluster0", "cluster1", "logrand", "diag_dominant"]
+Seed = Union[None, int, np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
 
 
-def singular_values(n, kind, cond, rng=None):
+def singular_values(n: int, kind: str, cond: float,
+                    rng: Seed = None) -> npt.NDArray[np.float64]:
     """The singular values of :func:`generate_matrix` (descending, float64, shape (n,))."""
     rng = np.random.default_rng(rng)
     if n == 1:
@@ -57,7 +65,8 @@ def _haar(rng, n):
     return q * np.sign(np.diag(r))
 
 
-def generate_matrix(n, kind="geometric", cond=1e4, *, rng=None, dtype=np.float64):
+def generate_matrix(n: int, kind: Kind = "geometric", cond: float = 1e4, *, rng: Seed = None,
+                    dtype: DTypeLike = np.float64) -> npt.NDArray[np.floating[Any]]:
     """A random n x n matrix of a MAGMA test family with 2-norm condition number ``cond``.
 
     Parameters
