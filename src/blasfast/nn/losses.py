@@ -1,10 +1,28 @@
 """Loss functions of the small neural-network set."""
 
+from typing import Protocol
+
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike
 
-__all__ = ["SoftmaxCrossEntropy"]
+__all__ = ["Loss", "SoftmaxCrossEntropy"]
+
+
+class Loss(Protocol):
+    """What :meth:`blasfast.nn.Sequential.fit` and ``evaluate`` take as ``loss=``.
+
+    Any object with these two methods will do (:meth:`~Sequential.evaluate` calls only
+    ``forward``); :class:`SoftmaxCrossEntropy` is one.
+    """
+
+    def forward(self, logits: Array, labels: Array) -> Array:
+        """Return the mean loss of the batch as a 0-d array (caching what ``backward``
+        needs)."""
+
+    def backward(self) -> Array:
+        """Return dL/dlogits for the last ``forward``."""
 
 
 class SoftmaxCrossEntropy:
@@ -37,10 +55,10 @@ class SoftmaxCrossEntropy:
     1.386294
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._cache = None
 
-    def forward(self, logits, labels):
+    def forward(self, logits: ArrayLike, labels: ArrayLike) -> Array:
         """Return the mean loss over the batch.
 
         Parameters
@@ -88,7 +106,7 @@ class SoftmaxCrossEntropy:
         self._cache = (exp / total, labels)
         return loss
 
-    def backward(self):
+    def backward(self) -> Array:
         """Return dL/dlogits for the last :meth:`forward`.
 
         Returns

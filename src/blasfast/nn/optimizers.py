@@ -8,15 +8,33 @@ exactly. ``lr`` is a float or a schedule (:class:`StepLR`, :class:`CosineLR`) ev
 the step count before each update.
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, Union
+
 import numpy as np
 
 from .. import _checks
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike
 from . import _args
 from .schedules import CosineLR, StepLR, _schedule_from_config
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "StepLR", "CosineLR",
-           "optimizer_from_config"]
+__all__ = ["SupportsStep", "LearningRate", "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam",
+           "AdamW", "StepLR", "CosineLR", "optimizer_from_config"]
+
+
+#: What ``lr=`` takes: a rate > 0 or a schedule.
+LearningRate = Union[float, StepLR, CosineLR]
+
+
+class SupportsStep(Protocol):
+    """What :meth:`blasfast.nn.Sequential.fit` takes as ``optimizer=``: any object with
+    ``step(params, grads)``, which updates the arrays of ``params`` in place (the
+    optimizers below are ones; :meth:`~blasfast.nn.Sequential.save` also stores the state
+    of one with ``state_dict()``)."""
+
+    def step(self, params: list[Array], grads: list[Array]) -> None:
+        """Update ``params`` in place from ``grads`` (lists of the same shapes)."""
 
 
 # -- optimizers ---------------------------------------------------------------------------
@@ -32,7 +50,7 @@ class Optimizer:
 
     _slots = ()
 
-    def __init__(self, lr):
+    def __init__(self, lr: LearningRate) -> None:
         name = type(self).__name__
         if callable(lr):
             if not hasattr(lr, "config"):
@@ -47,7 +65,7 @@ class Optimizer:
         self.t = 0
         self._state = None
 
-    def current_lr(self):
+    def current_lr(self) -> float:
         """Return the learning rate the next :meth:`step` uses (the schedule at step ``t``).
 
         Returns
@@ -57,7 +75,7 @@ class Optimizer:
         """
         return float(self.lr(self.t)) if callable(self.lr) else self.lr
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the step count and all state buffers (e.g. before training another model)."""
         self._state = None
         self.t = 0
@@ -76,7 +94,7 @@ class Optimizer:
             raise ValueError(f"{name}: optimizer state holds {len(self._state)} entries but "
                              f"{len(params)} params came; call reset()")
 
-    def step(self, params, grads):
+    def step(self, params: Sequence[Array], grads: Sequence[Array]) -> None:
         """Update ``params`` in place from ``grads``.
 
         Parameters
@@ -112,7 +130,7 @@ class Optimizer:
 
     # -- state files --------------------------------------------------------------------
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Return the JSON-able ``{"type": name, **hyperparameters}``.
 
         Returns
@@ -126,7 +144,7 @@ class Optimizer:
         cfg["lr"] = self.lr.config() if callable(self.lr) else self.lr
         return cfg
 
-    def state_dict(self):
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Return ``(config, arrays)``, the optimizer's state for a file.
 
         Returns
@@ -145,7 +163,8 @@ class Optimizer:
                     buf, np.ndarray) else np.asarray(buf)
         return cfg, arrays
 
-    def load_state_dict(self, cfg, arrays):
+    def load_state_dict(self, cfg: Mapping[str, Any],
+                        arrays: Mapping[str, ArrayLike]) -> None:
         """Restore ``t`` and the buffers written by :meth:`state_dict`.
 
         Parameters
@@ -240,7 +259,8 @@ class SGD(Optimizer):
 
     _hyper = ("momentum", "weight_decay", "nesterov")
 
-    def __init__(self, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, lr: LearningRate, momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
         super().__init__(lr)
         momentum = _args.real("SGD", "momentum", momentum, lo=0, hi=1, hi_open=True)
         weight_decay = _args.real("SGD", "weight_decay", weight_decay, lo=0)
@@ -306,7 +326,8 @@ class Adagrad(Optimizer):
     _hyper = ("eps", "weight_decay")
     _slots = ("sum_sq",)
 
-    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0):
+    def __init__(self, lr: LearningRate = 0.01, eps: float = 1e-10,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         eps = _args.real("Adagrad", "eps", eps, lo=0)
         weight_decay = _args.real("Adagrad", "weight_decay", weight_decay, lo=0)
@@ -370,7 +391,8 @@ class RMSprop(Optimizer):
 
     _hyper = ("rho", "eps", "momentum", "weight_decay")
 
-    def __init__(self, lr=0.001, rho=0.9, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    def __init__(self, lr: LearningRate = 0.001, rho: float = 0.9, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         rho = _args.real("RMSprop", "rho", rho, lo=0, hi=1, hi_open=True)
         eps = _args.real("RMSprop", "eps", eps, lo=0)
@@ -446,7 +468,9 @@ class Adam(Optimizer):
     _slots = ("m", "v")
     _decoupled = False
 
-    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: LearningRate = 0.001,
+                 betas: tuple[float, float] | list[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr)
         name = type(self).__name__
         if not isinstance(betas, (tuple, list)):
@@ -516,14 +540,16 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    def __init__(self, lr: LearningRate = 0.001,
+                 betas: tuple[float, float] | list[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
         super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
 _OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW)}
 
 
-def optimizer_from_config(cfg):
+def optimizer_from_config(cfg: Mapping[str, Any]) -> Optimizer:
     """Rebuild an optimizer (without state) from :meth:`Optimizer.config`.
 
     Raises

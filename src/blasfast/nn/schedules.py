@@ -5,6 +5,7 @@ JSON-able ``config()``; pass one as ``lr`` to any optimizer of :mod:`blasfast.nn
 """
 
 import math
+from typing import Any
 
 from .. import _checks
 from . import _args
@@ -40,13 +41,13 @@ class StepLR:
     (0.1, 0.1, 0.05, 0.025)
     """
 
-    def __init__(self, lr, step_size, gamma=0.1):
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
         lr = _args.real("StepLR", "lr", lr, lo=0, lo_open=True)
         step_size = _checks.integer("StepLR", "step_size", step_size, minimum=1)
         gamma = _args.real("StepLR", "gamma", gamma, lo=0, hi=1, lo_open=True)
         self.lr, self.step_size, self.gamma = lr, step_size, gamma
 
-    def __call__(self, t):
+    def __call__(self, t: int) -> float:
         """Return the learning rate at step ``t``.
 
         Parameters
@@ -61,7 +62,7 @@ class StepLR:
         """
         return self.lr * self.gamma ** (int(t) // self.step_size)
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Return the JSON-able keyword arguments that rebuild the schedule.
 
         Returns
@@ -113,13 +114,13 @@ class CosineLR:
     (0.1, 0.05, 0.0)
     """
 
-    def __init__(self, lr, total_steps, min_lr=0.0):
+    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0) -> None:
         lr = _args.real("CosineLR", "lr", lr, lo=0, lo_open=True)
         total_steps = _checks.integer("CosineLR", "total_steps", total_steps, minimum=1)
         min_lr = _args.real("CosineLR", "min_lr", min_lr, lo=0, hi=lr)
         self.lr, self.total_steps, self.min_lr = lr, total_steps, min_lr
 
-    def __call__(self, t):
+    def __call__(self, t: int) -> float:
         """Return the learning rate at step ``t``.
 
         Parameters
@@ -135,7 +136,7 @@ class CosineLR:
         frac = min(int(t), self.total_steps) / self.total_steps
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * frac))
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Return the JSON-able keyword arguments that rebuild the schedule.
 
         Returns
