@@ -63,8 +63,7 @@ Cases
   from 1..256 (fixed seed), float64 and float32, vs a Python loop of ``cupy.matmul`` calls
   and vs one ``cupy.matmul`` over every matrix zero-padded to the largest sizes (the padding
   copies are not timed, which favours that baseline). GFLOP/s and GB/s count the useful
-  work, ``sum(2 m n k)``, for all three. Skipped with a reason while
-  ``blasfast.gemm_vbatched`` does not exist.
+  work, ``sum(2 m n k)``, for all three.
 * CPU path (runs on any machine): 256 products of n = 8 and 64 in float64 and n = 64 in
   float16 (FP32 accumulation emulated), ``bf.batched_gemm`` vs ``numpy.matmul`` (on the
   float32-widened operands for float16), timed by pytest-benchmark.

@@ -3,8 +3,6 @@ calls and one ``cupy.matmul`` over zero-padded matrices (``bench_gemm.py``'s doc
 describes the cases and the method; the cases are ``_gemm_cases.V_CASES``).
 """
 
-import types
-
 import numpy as np
 import pytest
 
@@ -17,15 +15,7 @@ from _timing import gpu_median_ms, host64, peak_tflops, record, requires_gpu, sy
 
 
 def _vbatched_fn():
-    fn = getattr(bf, "gemm_vbatched", None)
-    if fn is None or isinstance(fn, types.ModuleType):  # not re-exported: the submodule
-        mod = pytest.importorskip(
-            "blasfast.gemm_vbatched",
-            reason="blasfast.gemm_vbatched does not exist yet (src/blasfast/gemm_vbatched.py)")
-        fn = getattr(mod, "gemm_vbatched", None)
-    if fn is None:
-        pytest.skip("blasfast.gemm_vbatched does not exist yet")
-    return fn
+    return bf.gemm_vbatched
 
 
 def _vinputs(vc):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import blasfast as bf
-from blasfast import _dtypes, _gemm_config
+from blasfast import _dtypes
+from blasfast.gemm import _config
 from blasfast.kernels import _compile
 from conftest import to_numpy
 from gemm_bounds import DTYPES, HALF, assert_gemm_close, bfloat16, rand
@@ -350,7 +351,7 @@ def test_every_precision_and_transpose_with_odd_sizes(xp, rng, prec, trans_a, tr
                       operand_rounding=rounding)
 
 
-# One problem per size class of _gemm_config.select: the small kernel's four DIMs, the
+# One problem per size class of _config.select: the small kernel's four DIMs, the
 # CUDA-core tiles (max(m, n) <= 16, <= 64, larger) and the tensor-core tiles (<= 32,
 # <= 128, larger), so that every declared instantiation runs.
 SIZE_CLASSES = {"dim4": (3, 2, 4), "dim8": (7, 5, 8), "dim16": (13, 16, 9),
@@ -389,7 +390,7 @@ def test_in_place_c_update_on_every_kernel(xp, rng, prec, mnk):
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_more_column_tiles_than_grid_y_holds(xp, rng, monkeypatch, trans_b):
     """N beyond 65535 tiles is launched in column ranges; a tiny limit exercises that."""
-    monkeypatch.setattr(bf._gemm_config, "MAX_GRID_Y", 2)
+    monkeypatch.setattr(_config, "MAX_GRID_Y", 2)
     a = rand(xp, rng, (2, 70, 40), np.float32)
     b = rand(xp, rng, (2, 300, 40) if trans_b else (2, 40, 300), np.float32)
     c = rand(xp, rng, (300,), np.float32)  # broadcast along rows and batch
@@ -398,7 +399,7 @@ def test_more_column_tiles_than_grid_y_holds(xp, rng, monkeypatch, trans_b):
     assert_gemm_close(out, a, b, c, 1.0, 0.5, trans_b=trans_b)
 
 
-@pytest.mark.parametrize("prec", _gemm_config.PRECISIONS,
+@pytest.mark.parametrize("prec", _config.PRECISIONS,
                          ids=lambda p: f"{p.in_dtype.name}-{p.out_dtype.name}-{p.compute}")
 @pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 40, 3), (33, 33, 33), (64, 64, 64),
                                  (100, 20, 7), (200, 300, 50)])
@@ -406,7 +407,7 @@ def test_every_selected_kernel_is_declared(prec, mnk):
     """The launcher only asks for instantiations the family declares (and so compiles);
     16-bit inputs above the small-matrix sizes go to the tensor cores. (The emulator found
     FP16/BF16 problems routed to CUDA-core tiles that were never instantiated.)"""
-    tile = _gemm_config.select(prec, *mnk)
+    tile = _config.select(prec, *mnk)
     assert tile.kernel_name(prec) in _compile.families()[tile.family].name_expressions
     if max(mnk) > 32:
         tc = prec.in_dtype in (_dtypes.float16, _dtypes.bfloat16) or prec.compute == "tf32"

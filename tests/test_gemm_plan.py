@@ -1,8 +1,8 @@
 """The GPU launcher's host-side arithmetic, checked with no GPU.
 
-``gemm._operands_and_plan`` turns operands with arbitrary strides and broadcast batch
-dimensions into the kernel's arguments (matrix strides, two folded batch dimensions,
-per-launch offsets). Here a NumPy emulation of ``gemm_strided_batched`` -- the same
+``blasfast.gemm._launch._operands_and_plan`` turns operands with arbitrary strides and
+broadcast batch dimensions into the kernel's arguments (matrix strides, two folded batch
+dimensions, per-launch offsets). Here a NumPy emulation of ``gemm_strided_batched`` -- the same
 address arithmetic as kernels/gemm.cu, reading and writing flat buffers -- runs those
 arguments, and the result must equal ``numpy.matmul``. This does not verify the CUDA
 kernel itself (only a GPU run does); it verifies everything the launcher feeds it.
@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blasfast import gemm
+from blasfast.gemm import _launch
 
 
 def _flat_offset(view, buf):
@@ -82,7 +82,7 @@ def test_launch_plan_reproduces_matmul(case):
     (a, abuf), (b, bbuf), (c, cbuf), (d, dbuf), ta, tb, beta = case
     m, n = d.shape[-2:]
     k = a.shape[-2] if ta else a.shape[-1]
-    ops, plan = gemm._operands_and_plan(np, a, b, c if beta else None, d, ta, tb)
+    ops, plan = _launch._operands_and_plan(np, a, b, c if beta else None, d, ta, tb)
     bufs = [abuf, bbuf, cbuf if beta else dbuf, dbuf]
     emulate_kernel(plan, m, n, k, 0.75, beta, ops, bufs)
     ref = 0.75 * np.matmul(np.swapaxes(a, -1, -2) if ta else a,
@@ -98,7 +98,7 @@ def test_plan_folds_contiguous_batches_into_one_launch():
     a, b = abuf.reshape(4, 5, 6, 3, 2), bbuf.reshape(2, 7)
     dbuf = np.full(4 * 5 * 6 * 3 * 7, np.nan)
     d = dbuf.reshape(4, 5, 6, 3, 7)
-    ops, plan = gemm._operands_and_plan(np, a, b, None, d, False, False)
+    ops, plan = _launch._operands_and_plan(np, a, b, None, d, False, False)
     assert len(plan.offsets) == 1
     assert plan.outer[0] * plan.inner[0] == 120
     emulate_kernel(plan, 3, 7, 2, 1.0, 0.0, ops, [abuf, bbuf, dbuf, dbuf])

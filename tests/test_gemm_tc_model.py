@@ -18,7 +18,8 @@ import itertools
 
 import numpy as np
 
-from blasfast import _dtypes, _gemm_tc
+from blasfast import _dtypes
+from blasfast.gemm import _tc
 
 F16, BF16, F32 = _dtypes.float16, _dtypes.bfloat16, _dtypes.float32
 
@@ -213,7 +214,7 @@ def strided(rng, shape, dtype, order, neg):
 
 def run_case(rng, tin, tout, compute, M, N, K, bo, bi, a_order, b_order, d_order,
              alpha, beta, grid_z, neg=False, broadcast_b=False):
-    tile = _gemm_tc.tc_tile(tin, tout, compute, M, N)
+    tile = _tc.tc_tile(tin, tout, compute, M, N)
     nd = np.float32 if tin == F32 else tin
     a, aoff, sam, sak, sa_o, sa_i = strided(rng, (bo, bi, M, K), nd, a_order, neg)
     b, boff, sbk, sbn, sb_o, sb_i = strided(rng, (bo, bi, K, N), nd, b_order, False)

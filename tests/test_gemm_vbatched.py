@@ -11,7 +11,6 @@ operands: rounding each operand to TF32 (u_t = 2^-11) adds ``(2 u_t + u_t^2)`` a
 gamma by ``(1 + u_t)^2``. A float16/bfloat16 result adds its final rounding ``u_out |D|``.
 """
 
-import importlib
 import pathlib
 import re
 
@@ -21,12 +20,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blasfast.gemm_vbatched import gemm_vbatched
+from blasfast.gemm import _vbatched as vb
+from blasfast.gemm import gemm_vbatched
 from conftest import to_numpy
 from gemm_bounds import assert_gemm_close
-
-# The module (``blasfast.gemm_vbatched`` the attribute is the function once re-exported).
-vb = importlib.import_module("blasfast.gemm_vbatched")
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -402,7 +399,7 @@ def test_misaligned_device_array_is_an_error(xp):
 # --- the launcher's host arithmetic, with no GPU ----------------------------------------
 
 def test_record_layout_matches_the_kernel():
-    src = (pathlib.Path(vb.__file__).parent / "kernels" / "gemm_vbatched.cu").read_text()
+    src = (pathlib.Path(vb.__file__).parents[1] / "kernels" / "gemm_vbatched.cu").read_text()
     enum = src[src.index("enum VbField"):src.index("};", src.index("enum VbField"))]
     fields = {name: int(pos) for name, pos in re.findall(r"VB_(\w+) = (\d+)", enum)}
     assert fields.pop("FIELDS") == vb._RECORD

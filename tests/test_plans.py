@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import blasfast as bf
-from blasfast import _gemm_config, plans
+from blasfast.gemm import _config, _core, _plan
 from conftest import is_emulator, to_numpy
 from gemm_bounds import assert_gemm_close, rand
 
@@ -132,14 +132,14 @@ def test_a_cached_key_is_not_planned_again(xp, rng):
     a, b, c = _operands(xp, rng)
     out = xp.empty((4, 5, 6), np.float32)
     bf.batched_gemm(a, b, c, beta=0.5, out=out)  # plans (or finds) this key
-    built, hits = plans.stats["built"], plans.stats["hits"]
+    built, hits = _core.stats["built"], _core.stats["hits"]
     for alpha in (1.0, 2.0, -3):  # alpha is not part of the key
         r = bf.batched_gemm(a, b, c, alpha=alpha, beta=0.5, out=out)
         assert_gemm_close(r, a, b, c, alpha, 0.5)
-    assert plans.stats["built"] == built
-    assert plans.stats["hits"] == hits + 3
+    assert _core.stats["built"] == built
+    assert _core.stats["hits"] == hits + 3
     bf.batched_gemm(a, b, c, beta=0.0, out=out)  # beta == 0 is another key (c not read)
-    assert plans.stats["built"] == built + 1
+    assert _core.stats["built"] == built + 1
 
 
 def test_the_cached_path_still_checks_out(xp, rng):
@@ -158,12 +158,12 @@ def test_the_cached_path_still_checks_out(xp, rng):
 
 
 def test_the_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(plans, "CACHE_SIZE", 3)
-    plans.clear_cache()
+    monkeypatch.setattr(_core, "CACHE_SIZE", 3)
+    _core.clear_cache()
     for n in range(1, 7):
         bf.batched_gemm(np.ones((n, n)), np.ones((n, n)))
-    assert len(plans._cache) == 3
-    plans.clear_cache()
+    assert len(_core._cache) == 3
+    _core.clear_cache()
 
 
 # --- autotune and capture: mechanics (their speed is unmeasured without a GPU) ------------
@@ -190,7 +190,7 @@ def test_autotune_keeps_the_fastest_candidate(dev, rng, dtype, mnk):
     c = rand(dev, rng, (3, m, n), np.float32 if dtype == np.float16 else dtype)
     out = dev.full(c.shape, np.nan, c.dtype)
     plan = bf.BatchedGemm(a, b, c, alpha=0.5, beta=2.0, out=out)
-    candidates = plans.candidate_tiles(plan._core.prec, m, n, k)
+    candidates = _core.candidate_tiles(plan._core.prec, m, n, k)
     assert plan.tile in candidates and len(candidates) >= 2
     u = 2.0**-24 if dtype == np.float16 else None
     seen = []
@@ -212,12 +212,12 @@ def test_autotune_keeps_the_fastest_candidate(dev, rng, dtype, mnk):
 
 
 def test_candidate_tiles_are_declared_and_cover_the_selected_one():
-    for prec in _gemm_config.PRECISIONS:
+    for prec in _config.PRECISIONS:
         for mnk in [(2, 3, 4), (30, 31, 29), (70, 100, 40), (300, 200, 50)]:
-            cands = plans.candidate_tiles(prec, *mnk)
-            assert _gemm_config.select(prec, *mnk) in cands
+            cands = _core.candidate_tiles(prec, *mnk)
+            assert _config.select(prec, *mnk) in cands
             if max(mnk) > 32:
-                assert not any(isinstance(t, _gemm_config.SmallTile) for t in cands)
+                assert not any(isinstance(t, _config.SmallTile) for t in cands)
 
 
 def test_capture_falls_back_to_execute_off_the_gpu(xp, rng):
@@ -260,7 +260,7 @@ def test_capture_records_the_launch_between_begin_and_end():
             calls.append("end")
             return "graph"
 
-    assert plans._capture(FakeStream(), lambda: calls.append("launch")) == "graph"
+    assert _plan._capture(FakeStream(), lambda: calls.append("launch")) == "graph"
     assert calls == ["enter", "begin", "launch", "end", "exit"]
 
 
@@ -310,7 +310,7 @@ def test_cache_keys_tell_every_option_apart(xp, rng, monkeypatch):
     """One shape, many layouts and options: each call must get its own configuration, so
     a second pass over the same calls (all cached) gives the first pass's results bit for
     bit, and every result meets the bound."""
-    monkeypatch.setattr(plans, "CACHE_SIZE", 256)  # the 64 calls' keys all stay cached
+    monkeypatch.setattr(_core, "CACHE_SIZE", 256)  # the 64 calls' keys all stay cached
     m, n, k = 6, 5, 7
     a = rand(xp, rng, (3, m, k), np.float32)
     a_t = rand(xp, rng, (3, k, m), np.float32).swapaxes(-1, -2)  # same shape, other strides
@@ -331,7 +331,7 @@ def test_cache_keys_tell_every_option_apart(xp, rng, monkeypatch):
                                compute=compute)
 
     first = [to_numpy(run(*call)) for call in calls]
-    built = plans.stats["built"]
+    built = _core.stats["built"]
     for call, d0 in zip(calls, first):
         aa, bb, tb, c, beta, compute, _ = call
         d = run(*call)
@@ -339,7 +339,7 @@ def test_cache_keys_tell_every_option_apart(xp, rng, monkeypatch):
         assert_gemm_close(d, aa, bb, c, 1.5, beta, trans_b=tb,
                           operand_rounding=2.0**-11 if compute == "tf32" else 0.0,
                           u=2.0**-24)
-    assert plans.stats["built"] == built  # the second pass planned nothing
+    assert _core.stats["built"] == built  # the second pass planned nothing
 
 
 # --- on a real GPU only: autotune's CUDA-event timing and CuPy graph capture ----------------
@@ -352,7 +352,7 @@ def test_autotune_times_every_candidate_on_a_gpu(dev, rng):
     plan = bf.BatchedGemm(a, b, c, beta=1.0, out=out)
     times = plan.autotune(repeat=3)
     assert times and all(np.isfinite(t) and t > 0 for t in times.values())
-    assert set(times) == set(plans.candidate_tiles(plan._core.prec, 40, 50, 30))
+    assert set(times) == set(_core.candidate_tiles(plan._core.prec, 40, 50, 30))
     assert plan.tile == min(times, key=times.get)
     assert np.all(np.isnan(to_numpy(out)))  # timed into scratch
     assert_gemm_close(plan.execute(), a, b, c, 1.0, 1.0)

@@ -11,7 +11,7 @@ architecture we build for, sm_80 and sm_90, until autotuning data says otherwise
 2. FP64 and FP32 compute -> ``gemm_strided_batched`` (CUDA cores), tile by
    ``max(M, N)``: <= 16, <= 64, larger.
 3. FP16/BF16 inputs and TF32 compute -> ``gemm_tc_strided_batched`` (tensor cores, WMMA;
-   kernels/gemm_tc.cu), tile by ``max(M, N)`` from :mod:`blasfast._gemm_tc`.
+   kernels/gemm_tc.cu), tile by ``max(M, N)`` from :mod:`blasfast.gemm._tc`.
 
 Transposes need no key: every kernel reads operands through strides and lets consecutive
 threads follow whichever stride is 1. Tiles are the same for sm_80 and sm_90 until H200
@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import _dtypes
 from ..kernels import _compile
-from . import _tc as _gemm_tc
+from . import _tc
 
 MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y and gridDim.z
 MAX_GRID_Z = 65535
@@ -127,7 +127,7 @@ SIMT_TILES = {
 
 _compile.declare("gemm", "gemm.cu", (
     [t.kernel_name(p) for (c, _), t in SIMT_TILES.items()      # FP64, FP32 (rule 2)
-     for p in PRECISIONS if p.compute == c and _gemm_tc.tc_kind(p.in_dtype, c) is None]
+     for p in PRECISIONS if p.compute == c and _tc.tc_kind(p.in_dtype, c) is None]
     + [t.kernel_name(p) for t in SMALL_TILES.values() for p in PRECISIONS]))
 
 
@@ -144,6 +144,6 @@ def select(prec, m, n, k):
         while dim < big:
             dim *= 2
         return SMALL_TILES[dim]
-    if _gemm_tc.tc_kind(prec.in_dtype, prec.compute) is None:  # FP64, FP32 compute
+    if _tc.tc_kind(prec.in_dtype, prec.compute) is None:  # FP64, FP32 compute
         return SIMT_TILES[(prec.compute, _simt_size_class(m, n))]
-    return _gemm_tc.tc_tile(prec.in_dtype, prec.out_dtype, prec.compute, m, n)
+    return _tc.tc_tile(prec.in_dtype, prec.out_dtype, prec.compute, m, n)

@@ -1,8 +1,8 @@
 """Tensor-core batched GEMM: tile table and kernel declaration (``kernels/gemm_tc.cu``).
 
-Data only; the launcher in :mod:`blasfast.gemm` asks :func:`tc_tile` for a tile and launches
-``tile.name_expression(in_dtype, out_dtype)`` with grid ``(ceil(M/bm), ceil(N/bn),
-min(batch, 65535))`` and ``tile.threads`` threads, with the argument list of
+Data only; the launcher in :mod:`blasfast.gemm._launch` asks :func:`tc_tile` for a tile
+and launches ``tile.name_expression(in_dtype, out_dtype)`` with grid ``(ceil(M/bm),
+ceil(N/bn), min(batch, 65535))`` and ``tile.threads`` threads, with the argument list of
 ``gemm_strided_batched`` except that ``alpha`` and ``beta`` are always float32.
 
 Compute kinds and the (input, output) dtype pairs each one is instantiated for:
@@ -51,7 +51,7 @@ class TcTile:
         return (-(-m // self.bm), -(-n // self.bn), min(nbatch, 65535))
 
     def kernel_name(self, prec):
-        """The name expression for a :class:`blasfast._gemm_config.Precision`."""
+        """The name expression for a :class:`blasfast.gemm._config.Precision`."""
         return self.name_expression(prec.in_dtype, prec.out_dtype)
 
     def name_expression(self, in_dtype, out_dtype):

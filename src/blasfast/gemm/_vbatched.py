@@ -11,7 +11,7 @@ Three layers, as everywhere in blasfast:
   also routes lists of same-shape matrices (the pointer-array form) through it;
 * ``kernels/gemm_vbatched.cu``: the kernel, built on the shared tile ``gemm_tile_simt``.
 
-This module must not import :mod:`blasfast.gemm` (which imports this one).
+It imports no other module of the package but :mod:`._cpu` (the CPU path).
 """
 
 import dataclasses

@@ -29,7 +29,7 @@ its kernels (``python -m blasfast.kernels check``).
 import numpy as np
 
 from .. import _backend, _dtypes
-from ..gemm._batched import _batched_gemm_nocheck
+from ..gemm._launch import _batched_gemm_nocheck
 from ..kernels import _compile, _occupancy
 from . import _kernels as K
 from ._lu_cpu import LOW_DTYPE, block_size
