@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 import blasfast as bf
 from blasfast import conv
+from blasfast.conv import _algorithm
 from blasfast.conv._geom import make_geom
 from conftest import to_numpy
 
@@ -293,8 +294,8 @@ def test_auto_rule(gpu):
     assert choose(m, m, r=5) == "gemm"
     assert choose(m, m, stride=2) == "gemm"
     assert choose(1, 1, algorithm="winograd") == "winograd"
-    assert conv._choose("t", "auto", make_geom("t", (1, 1, 8, 8), (1, 1, 3, 3), 1, 1, 1),
-                        have_u=True) == "winograd"
+    assert _algorithm.choose("t", "auto", make_geom("t", (1, 1, 8, 8), (1, 1, 3, 3), 1, 1, 1),
+                             have_u=True) == "winograd"
     assert str(m) in conv.conv2d.__doc__
 
 
@@ -580,12 +581,12 @@ def test_errors(call, exc, pattern):
 def test_fft_algorithm_is_delegated_to_blasfast_fft(monkeypatch, rng):
     x, wt = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 5, 5))
     b = rng.standard_normal(4)
-    if conv._fft_conv2d() is not None:
+    if _algorithm.fft_conv2d() is not None:
         y = conv2d(x, wt, b, padding=2, stride=(1, 2), algorithm="fft")
         ref = direct(x, wt, (1, 2), (2, 2, 2, 2)) + b[:, None, None]
         assert y.dtype == np.float64
         assert np.linalg.norm(y - ref) <= 1e-10 * np.linalg.norm(ref)
-    monkeypatch.setattr(conv, "_fft_conv2d", lambda: None)
+    monkeypatch.setattr(_algorithm, "fft_conv2d", lambda: None)
     with pytest.raises(NotImplementedError, match=r"conv2d: algorithm='fft' is not available"):
         conv2d(x, wt, algorithm="fft")
     assert conv.conv2d_algorithm(x.shape, wt.shape) == "gemm"   # 'auto' never picks fft

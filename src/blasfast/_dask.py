@@ -211,21 +211,21 @@ def matmul(func, a, b, out, dtype, compute, stream, kwargs):
 def conv2d(func, x, w, bias, stride, padding, dilation, algorithm, w_winograd, stream):
     """:func:`blasfast.conv2d` on Dask arrays, blockwise over N (``func`` is the eager op):
     validated on shapes and dtypes (the op refuses N = 0, so there is no zero-size probe)."""
-    from . import conv
+    from .conv import _algorithm, _args
     from .conv._geom import make_geom
 
     op = "conv2d"
     _refuse(op, "stream", stream, "None")
     xp = _chunk_xp(op, x, w, bias, w_winograd)
     x, w, bias, w_winograd = _as_dask((x, w, bias, w_winograd))
-    conv._arrays(op, x=x, w=w, **{k: v for k, v in (("bias", bias), ("w_winograd", w_winograd))
+    _args.arrays(op, x=x, w=w, **{k: v for k, v in (("bias", bias), ("w_winograd", w_winograd))
                                   if v is not None})
-    dtype = conv._check_dtypes(op, x=x, w=w, bias=bias)
+    dtype = _args.check_dtypes(op, x=x, w=w, bias=bias)
     geom = make_geom(op, x.shape, w.shape, stride, padding, dilation)
-    conv._check_bias(op, bias, geom.K)
-    conv._choose(op, algorithm, geom, w_winograd is not None, gpu=xp is not np)
+    _args.check_bias(op, bias, geom.K)
+    _algorithm.choose(op, algorithm, geom, w_winograd is not None, gpu=xp is not np)
     if w_winograd is not None:
-        conv._check_u(op, w_winograd, geom.K, geom.C, dtype)
+        _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
     return _gufunc(op, lambda x, w, b, u: func(x, w, b, w_winograd=u, **kw),
                    [x, w, bias, w_winograd], ("x", "w", "bias", "w_winograd"), [3, 4, 1, 4],

@@ -1,0 +1,147 @@
+"""The backward convolutions: :func:`conv2d_dgrad` (gradient w.r.t. the input, cuDNN's
+backward data) and :func:`conv2d_wgrad` (w.r.t. the filters, backward filter)."""
+
+import numpy as np
+
+from .._backend import get_array_module
+from . import _algorithm, _args, _docs, _im2col, _winograd
+from ._algorithm import WINOGRAD
+from ._geom import make_geom
+
+
+@_docs.doc
+def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="auto",
+                 w_winograd=None, stream=None):
+    """Gradient of :func:`conv2d` with respect to its input (cuDNN's backward data).
+
+    ::
+
+        dx[n, c, h, w] = sum_{k, r, s} dy[n, k, p, q] w[k, c, r, s]
+                         over h + pad_top = p*sh + r*dh, w + pad_left = q*sw + s*dw
+
+    For 3x3 filters with stride 1 this is a convolution of ``dy`` with the flipped,
+    transposed filters, padded by ``2 - pad``: the Winograd algorithm computes exactly
+    that (reusing the forward's filter transform); the GEMM algorithm computes
+    ``W^T dy`` per image and sums the columns back (col2im).
+
+    Parameters
+    ----------
+    dy : (N, K, P, Q) array, float32, float64, float16 or bfloat16
+        Gradient of the loss w.r.t. the forward's output.
+    w : (K, C, R, S) array, same dtype and kind
+        The forward's filters.
+    x_shape : tuple of 4 ints
+        ``(N, C, H, W)``, the forward input's shape (with stride > 1 several H give the
+        same P, so it must be given).
+    {params}
+    w_winograd : (4, 4, K, C) array, optional
+        The forward's ``winograd_filter_transform(w)`` (not of the flipped filters: the
+        flip is a permutation of it); implies the Winograd algorithm.
+    {stream}
+
+    Returns
+    -------
+    dx : (N, C, H, W) array, the dtype and kind of ``dy``
+        Gradient of the loss w.r.t. the forward's input.
+
+    Raises
+    ------
+    {raises}
+    ValueError
+        Also for ``dy`` of a shape other than the forward's output shape.
+
+    Notes
+    -----
+    Same flops and accuracy as the forward (with K and C exchanged). {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9)); w = rng.standard_normal((4, 3, 3, 3))
+    >>> dy = rng.standard_normal((2, 4, 9, 9))
+    >>> dx = bf.conv2d_dgrad(dy, w, x.shape, padding=1)
+    >>> bool(np.isclose(np.sum(dx * x), np.sum(dy * bf.conv2d(x, w, padding=1))))
+    True
+    """
+    op = "conv2d_dgrad"
+    _args.arrays(op, dy=dy, w=w, **({} if w_winograd is None else {"w_winograd": w_winograd}))
+    xp, (dy, w, w_winograd) = get_array_module(op, dy, w, w_winograd)
+    dtype = _args.check_dtypes(op, dy=dy, w=w)
+    geom = make_geom(op, x_shape, w.shape, stride, padding, dilation, x_name="x_shape")
+    _args.check_dy(op, dy, geom)
+    algo = _algorithm.choose(op, algorithm, geom, w_winograd is not None, forward_only=True,
+                             gpu=xp is not np)
+    with _args.stream_ctx(op, xp, stream):
+        if algo in WINOGRAD:
+            if w_winograd is None:
+                w_winograd = _winograd.filter_transform(xp, w)
+            else:
+                _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
+            return _winograd.dgrad(xp, dy, w_winograd, geom.pads, geom.H, geom.W, dtype,
+                                   fused=algo == "winograd")
+        return _im2col.dgrad(xp, dy, w, geom, dtype)
+
+
+@_docs.doc
+def conv2d_wgrad(x, dy, w_shape, *, stride=1, padding=0, dilation=1, algorithm="auto",
+                 stream=None):
+    """Gradient of :func:`conv2d` with respect to its filters (cuDNN's backward filter).
+
+    ::
+
+        dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] x_pad[n, c, p*sh + r*dh, q*sw + s*dw]
+
+    The Winograd algorithm computes the adjoint of the Winograd forward: ``dM = A dY
+    A^T`` on the 2x2 output tiles, ``dU = dM V^T`` (16 GEMMs whose inner dimension is the
+    number of tiles), ``dw = G^T dU G``. The GEMM algorithm computes ``dy (K x N P Q) @
+    cols^T`` in one GEMM. The bias gradient is ``dy.sum(axis=(0, 2, 3))``.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) array, float32, float64, float16 or bfloat16
+        The forward's input.
+    dy : (N, K, P, Q) array, same dtype and kind
+        Gradient of the loss w.r.t. the forward's output.
+    w_shape : tuple of 4 ints
+        ``(K, C, R, S)``, the filters' shape.
+    {params}
+    {stream}
+
+    Returns
+    -------
+    dw : (K, C, R, S) array, the dtype and kind of ``x``
+        Gradient of the loss w.r.t. the filters.
+
+    Raises
+    ------
+    {raises}
+    ValueError
+        Also for ``dy`` of a shape other than the forward's output shape.
+
+    Notes
+    -----
+    The sums run over ``N P Q`` terms, so the bounds above hold with ``N P Q`` (GEMM) or
+    ``N ceil(P/2) ceil(Q/2)`` (Winograd) in place of ``C R S`` / ``C``. {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, blasfast as bf
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9)); w = rng.standard_normal((4, 3, 3, 3))
+    >>> dy = rng.standard_normal((2, 4, 7, 7))
+    >>> dw = bf.conv2d_wgrad(x, dy, w.shape)
+    >>> bool(np.isclose(np.sum(dw * w), np.sum(dy * bf.conv2d(x, w))))
+    True
+    """
+    op = "conv2d_wgrad"
+    _args.arrays(op, x=x, dy=dy)
+    xp, (x, dy) = get_array_module(op, x, dy)
+    dtype = _args.check_dtypes(op, x=x, dy=dy)
+    geom = make_geom(op, x.shape, w_shape, stride, padding, dilation, w_name="w_shape")
+    _args.check_dy(op, dy, geom)
+    algo = _algorithm.choose(op, algorithm, geom, forward_only=True, gpu=xp is not np)
+    with _args.stream_ctx(op, xp, stream):
+        if algo in WINOGRAD:
+            return _winograd.wgrad(xp, x, dy, geom.pads, dtype)
+        return _im2col.wgrad(xp, x, dy, geom, dtype)
