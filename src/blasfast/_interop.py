@@ -1,0 +1,270 @@
+"""The caller's kind comes back: a PyTorch tensor in gives a PyTorch tensor out.
+
+The ops work on NumPy arrays (CPU path) and CuPy arrays (GPU path). :func:`callers_kind`
+wraps a public op so that it also takes the arrays of another library and returns that
+library's kind, without a copy either way (DLPack, or ``Tensor.numpy()`` on the CPU):
+
+* **PyTorch** (``torch.Tensor``, CPU or CUDA): the tensor's memory is viewed as a NumPy or
+  CuPy array, the op runs, and each array result is viewed back as a tensor on the same
+  device (``torch.from_numpy`` / ``torch.from_dlpack``). bfloat16 crosses as its bits
+  (NumPy and DLPack consumers differ in bfloat16 support). A tensor with the conjugate or
+  negative bit set is resolved first (that is a copy, as ``tensor.numpy()`` would demand).
+  With CUDA tensors and ``stream=None`` the op runs on PyTorch's *current* stream of the
+  tensor's device, and on that device, as nvmath-python does: work queued by PyTorch
+  before the call is ordered before ours, and the result is ready for PyTorch's next op.
+  Autograd is not recorded: a tensor with ``requires_grad=True`` is refused
+  (``ValueError``, "pass x.detach()"), never silently detached.
+* **Other array-API libraries** whose arrays have ``__dlpack__`` and
+  ``__array_namespace__`` (JAX, ``array_api_strict``): viewed through DLPack, and results
+  come back through the namespace's ``from_dlpack``.
+* A DLPack producer with neither (no known way to build its kind) gives NumPy or CuPy
+  results, as the op's docstring says for device arrays.
+
+``out=`` may be a tensor of the caller's kind: it is written in place and returned itself,
+as NumPy returns ``out``. Arguments of two different foreign libraries in one call are a
+``TypeError``; NumPy or CuPy arrays beside a foreign one are fine (the path rule of
+:mod:`blasfast._backend` still applies: host and device arrays never mix).
+
+Results that are records (``SolveInfo``, ``LUFactors``) are returned as they are: their
+arrays stay NumPy/CuPy. Arrays inside a plain tuple or list result are converted.
+
+The wrapper costs one type check per argument when no foreign array is passed; nothing
+here imports PyTorch unless a tensor was passed (then it is already imported).
+"""
+
+import functools
+import inspect
+import sys
+import typing
+
+import numpy as np
+
+from ._errors import message
+
+_F = typing.TypeVar("_F", bound=typing.Callable[..., typing.Any])
+
+# Types that are never foreign: scanning stops at a set lookup for them.
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, np.ndarray, slice,
+                    type(Ellipsis)})
+# Top-level packages whose arrays the ops take natively (never wrapped).
+_NATIVE_PACKAGES = frozenset({"numpy", "cupy", "cupy_backends", "blasfast", "dask",
+                              "builtins"})
+
+
+class _Torch:
+    """How to cross between PyTorch tensors and NumPy/CuPy arrays."""
+
+    name = "torch"
+
+    def __init__(self, torch, device):
+        self.torch = torch
+        self.device = device  # the first tensor's torch.device
+
+    @property
+    def cuda_index(self):
+        """The CUDA device index of the tensors, or None for CPU tensors."""
+        return self.device.index if self.device.type == "cuda" else None
+
+    def current_stream(self):
+        """PyTorch's current stream on the tensors' device, as an integer handle."""
+        return int(self.torch.cuda.current_stream(self.device).cuda_stream)
+
+    def to_native(self, op, name, t):
+        torch = self.torch
+        if t.requires_grad:
+            raise ValueError(message(
+                op, f"{name} must not require grad: blasfast records no autograd graph; "
+                    f"pass {name}.detach(), got a tensor with requires_grad=True"))
+        if t.device.type not in ("cpu", "cuda"):
+            raise ValueError(message(
+                op, f"{name} must be a CPU or CUDA tensor, got a tensor on "
+                    f"device '{t.device}'"))
+        if t.is_conj():
+            t = t.resolve_conj()
+        if t.is_neg():
+            t = t.resolve_neg()
+        bf16 = t.dtype == torch.bfloat16
+        if bf16:
+            t = t.view(torch.int16)
+        if t.device.type == "cpu":
+            a = t.numpy()
+        else:
+            from . import _backend
+
+            a = _backend._to_cupy(op, t)
+        if bf16:
+            from ._dtypes import bfloat16
+
+            a = a.view(bfloat16)
+        return a
+
+    def from_native(self, a):
+        torch = self.torch
+        from ._dtypes import bfloat16
+
+        if isinstance(a, np.generic):  # NumPy returns a scalar where torch returns 0-d
+            a = np.asarray(a)
+        bf16 = a.dtype == bfloat16
+        if bf16:
+            a = a.view(np.int16)
+        if isinstance(a, np.ndarray):
+            t = torch.from_numpy(a if a.flags.writeable else a.copy())
+        else:
+            t = torch.from_dlpack(a)
+        return t.view(torch.bfloat16) if bf16 else t
+
+
+class _Namespace:
+    """An array-API library: results come back through ``namespace.from_dlpack``; with no
+    namespace (a bare DLPack producer) they stay NumPy/CuPy."""
+
+    def __init__(self, namespace, name):
+        self.namespace = namespace  # None for a bare DLPack producer
+        self.name = name
+
+    cuda_index = None
+
+    def to_native(self, op, name, x):
+        from . import _backend
+
+        if _backend.is_device_array(x):
+            return _backend._to_cupy(op, x)
+        return np.from_dlpack(x)
+
+    def from_native(self, a):
+        if self.namespace is None:
+            return a
+        if isinstance(a, np.generic):
+            a = np.asarray(a)
+        return self.namespace.from_dlpack(a)
+
+
+def _package(x):
+    return type(x).__module__.partition(".")[0]
+
+
+def _kind_of(x):
+    """The foreign kind of ``x`` (a ``_Torch`` or ``_Namespace``), or None when ``x`` is
+    not a foreign array."""
+    t = type(x)
+    if t in _PLAIN or isinstance(x, np.generic):
+        return None
+    pkg = _package(x)
+    if pkg in _NATIVE_PACKAGES or not hasattr(x, "__dlpack__"):
+        return None
+    if pkg == "torch":
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(x, torch.Tensor):
+            return _Torch(torch, x.device)
+        return None
+    if not hasattr(x, "__dlpack_device__"):
+        return None
+    namespace = None
+    ns = getattr(x, "__array_namespace__", None)
+    if ns is not None:
+        try:
+            namespace = ns()
+        except Exception:
+            namespace = None
+        if not hasattr(namespace, "from_dlpack"):
+            namespace = None
+    return _Namespace(namespace, pkg)
+
+
+def _scan(op, values):
+    """The one foreign kind among ``values`` (looking one level into lists and tuples), or
+    None. Raises TypeError for arrays of two foreign libraries."""
+    kind = None
+    for v in values:
+        t = type(v)
+        if t in _PLAIN:
+            continue
+        items = v if t in (list, tuple) else (v,)
+        for x in items:
+            k = _kind_of(x)
+            if k is None:
+                continue
+            if kind is None:
+                kind = k
+            elif k.name != kind.name:
+                raise TypeError(message(
+                    op, f"all arrays must come from one library: got {kind.name} and "
+                        f"{k.name} arrays in one call"))
+    return kind
+
+
+def _convert_in(op, kind, name, v):
+    t = type(v)
+    if t in _PLAIN:
+        return v
+    if t in (list, tuple):
+        return t(_convert_in(op, kind, f"{name}[{i}]", x) for i, x in enumerate(v))
+    return kind.to_native(op, name, v) if _kind_of(v) is not None else v
+
+
+def _is_native_array(r):
+    return isinstance(r, (np.ndarray, np.generic)) or _package(r) == "cupy"
+
+
+def _convert_out(kind, r, given):
+    """``r`` with its arrays in the caller's kind; ``given`` maps ``id`` of a native view
+    of an ``out`` argument to the caller's own object, which is returned instead."""
+    if id(r) in given:
+        return given[id(r)]
+    if _is_native_array(r):
+        return kind.from_native(r)
+    if type(r) in (tuple, list):  # plain sequences of results; records (namedtuples) stay
+        return type(r)(_convert_out(kind, x, given) for x in r)
+    return r
+
+
+def _out_origins(given, native):
+    """Map each native view of ``out`` (an array, or a list of arrays) to the caller's."""
+    if given is None:
+        return {}
+    if type(given) in (list, tuple) and type(native) in (list, tuple):
+        return {id(n): g for g, n in zip(given, native)}
+    return {id(native): given}
+
+
+def callers_kind(func: _F) -> _F:
+    """Decorate a public op so that foreign arrays (PyTorch, array-API libraries) come back
+    as their own kind; see the module docstring.
+
+    The op's output parameter, if any, is named ``out`` and its stream parameter
+    ``stream``. The decorated op keeps its signature and type (for type checkers too).
+    """
+    sig = inspect.signature(func)
+    params = sig.parameters
+    out_name = "out" if "out" in params else None
+    stream_name = "stream" if "stream" in params else None
+    op = func.__name__
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        kind = _scan(op, (*args, *kwargs.values()) if kwargs else args)
+        if kind is None:
+            return func(*args, **kwargs)
+        bound = sig.bind(*args, **kwargs)
+        arguments = bound.arguments
+        out_given = arguments.get(out_name) if out_name else None
+        for name, v in arguments.items():
+            if params[name].kind is inspect.Parameter.VAR_KEYWORD:
+                arguments[name] = {k: _convert_in(op, kind, k, x) for k, x in v.items()}
+            else:
+                arguments[name] = _convert_in(op, kind, name, v)
+        origins = _out_origins(out_given, arguments.get(out_name)) if out_name else {}
+        index = kind.cuda_index
+        if index is not None and stream_name and arguments.get(stream_name) is None:
+            arguments[stream_name] = kind.current_stream()
+        if index is None:
+            result = func(*bound.args, **bound.kwargs)
+        else:
+            import cupy
+
+            with cupy.cuda.Device(index):
+                result = func(*bound.args, **bound.kwargs)
+        return _convert_out(kind, result, origins)
+
+    wrapper.__signature__ = sig
+    return typing.cast(_F, wrapper)
