@@ -64,6 +64,32 @@ def test_include_dir_prefers_a_complete_folder(tmp_path):
     assert pick([toolkit, wheel]) == str(toolkit)
     assert pick([empty, wheel]) == str(wheel)       # better than nothing: no mma.h kernels
     assert pick([empty, tmp_path / "missing"]) is None
+    # CUDA 12's wheels: the runtime's folder lacks crt/mma.h, nvcc's has only that part.
+    crt_only = folder("nvcc", ["crt/mma.h"])
+    assert _compile.pick_include_dirs([empty, wheel, crt_only]) == (str(wheel), str(crt_only))
+    assert _compile.pick_include_dirs([wheel, crt_only, toolkit]) == (str(toolkit),)
+    assert _compile.pick_include_dirs([crt_only]) == ()
     found = _compile.cuda_include_dir()             # this machine ([test] has the crt wheel)
     assert found and all((_compile.pathlib.Path(found) / h).is_file()
                          for h in _compile._HEADERS)
+
+
+def test_cuda12_wheels_give_two_include_folders(tmp_path, monkeypatch):
+    """CUDA 12's wheels (blasfast[cuda12]) split the headers: nvidia-cuda-runtime-cu12 has
+    cuda_fp16.h, cuda_bf16.h and mma.h in nvidia/cuda_runtime/include, and crt/mma.h (which
+    mma.h includes) is only in nvidia-cuda-nvcc-cu12's nvidia/cuda_nvcc/include (layout
+    checked on the PyPI wheels, 12.9). Both folders must reach NVRTC."""
+    pathfinder = pytest.importorskip("cuda.pathfinder",
+                                     reason="cuda.pathfinder is not installed")
+    runtime = tmp_path / "nvidia" / "cuda_runtime" / "include"
+    nvcc = tmp_path / "nvidia" / "cuda_nvcc" / "include"
+    for d, headers in ((runtime, ["cuda_fp16.h", "cuda_bf16.h", "mma.h"]), (nvcc, ["crt/mma.h"])):
+        for h in headers:
+            (d / h).parent.mkdir(parents=True, exist_ok=True)
+            (d / h).write_text("")
+    monkeypatch.setattr(pathfinder, "find_nvidia_header_directory",
+                        lambda name: str(runtime) if name == "cudart" else None)
+    for var in ("CUDA_PATH", "CUDA_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    candidates = [c for c in _compile._include_candidates() if str(c) != "/usr/local/cuda/include"]
+    assert _compile.pick_include_dirs(candidates) == (str(runtime), str(nvcc))

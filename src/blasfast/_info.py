@@ -58,8 +58,8 @@ def info() -> dict[str, Any]:
         None when not installed), ``gpu_available`` (bool), and when a GPU is usable its
         ``gpu_name``, ``compute_capability`` (e.g. ``"90"``), ``cuda_runtime`` and
         ``cuda_driver`` versions and ``gpu_count``; ``kernel_cache_dir`` (where CuPy keeps
-        compiled kernels) and ``cuda_include_dir`` (the CUDA headers given to NVRTC, None
-        when none were found). Never raises because of a missing or broken CUDA install: the
+        compiled kernels) and ``cuda_include_dir`` (the folders of the CUDA headers given to
+        NVRTC, comma-separated (two with CUDA 12's wheels), None when none were found). Never raises because of a missing or broken CUDA install: the
         reason goes to ``gpu_error``. With ``BLASFAST_EMULATOR=1`` the device is the CUDA
         emulator: ``device`` is ``"emulated sm_90 (H200)"``, ``emulator_compiler`` the host
         C++ compiler, ``kernel_cache_dir`` the emulator's library cache and
@@ -69,7 +69,7 @@ def info() -> dict[str, Any]:
     -----
     Queries the device once (no kernel launch, no synchronization of pending work).
     """
-    from .kernels._compile import cuda_include_dir
+    from .kernels._compile import cuda_include_dirs
 
     d = {
         "blasfast": __version__,
@@ -80,7 +80,7 @@ def info() -> dict[str, Any]:
         "cupy": None,
         "gpu_available": False,
         "kernel_cache_dir": _backend.kernel_cache_dir(),
-        "cuda_include_dir": cuda_include_dir(),
+        "cuda_include_dir": ", ".join(cuda_include_dirs()) or None,
     }
     if _backend.emulator_enabled():
         return _emulator_info(d)

@@ -81,52 +81,76 @@ _HEADERS = ("cuda_fp16.h", "cuda_bf16.h", "mma.h", "crt/mma.h")
 
 
 def _include_candidates():
-    """Include folders to try, in order: ``cuda.pathfinder``'s (a wheel or a toolkit), then
+    """Include folders to try, in order: ``cuda.pathfinder``'s (a wheel or a toolkit) and
+    the include folders of the other NVIDIA wheels beside it (CUDA 12's wheels split the
+    headers: ``crt/mma.h`` is in nvidia-cuda-nvcc-cu12, the rest in the runtime's), then
     ``$CUDA_PATH``, ``$CUDA_HOME`` and ``/usr/local/cuda``."""
     try:
         from cuda.pathfinder import find_nvidia_header_directory
 
         found = find_nvidia_header_directory("cudart")
-        if found:
-            yield pathlib.Path(found)
     except Exception:  # not installed, or nothing found
-        pass
+        found = None
+    if found:
+        found = pathlib.Path(found)
+        yield found
+        wheels = found.parent.parent  # site-packages/nvidia/<wheel>/include
+        if wheels.name == "nvidia":
+            yield from sorted(p for p in wheels.glob("*/include") if p != found)
     for root in (os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
         if root:
             yield pathlib.Path(root) / "include"
 
 
+def pick_include_dirs(candidates):
+    """The include folders NVRTC gets, as a tuple: the first folder of ``candidates`` that
+    holds every header of :data:`_HEADERS`; else the first with all but ``crt/mma.h`` plus
+    the first that holds ``crt/mma.h`` (CUDA 12's wheels); else the first that holds
+    ``cuda_fp16.h`` (kernels without ``mma.h`` still compile); else ``()``."""
+    candidates = list(candidates)
+    has = {d: [(d / h).is_file() for h in _HEADERS] for d in candidates}
+    full = next((d for d in candidates if all(has[d])), None)
+    if full is not None:
+        return (str(full),)
+    main = next((d for d in candidates if all(has[d][:-1])), None)
+    crt = next((d for d in candidates if has[d][-1]), None)
+    if main is not None and crt is not None:
+        return (str(main), str(crt))
+    partial = next((d for d in candidates if has[d][0]), None)
+    return () if partial is None else (str(partial),)
+
+
 def pick_include_dir(candidates):
-    """The first folder of ``candidates`` that holds every header of :data:`_HEADERS`,
-    else the first that holds ``cuda_fp16.h`` (kernels without ``mma.h`` still compile),
-    else None."""
-    partial = None
-    for d in candidates:
-        have = [(d / h).is_file() for h in _HEADERS]
-        if all(have):
-            return str(d)
-        if have[0] and partial is None:
-            partial = str(d)
-    return partial
+    """The first folder :func:`pick_include_dirs` picks, or None."""
+    dirs = pick_include_dirs(candidates)
+    return dirs[0] if dirs else None
 
 
 @functools.lru_cache(maxsize=None)
-def cuda_include_dir():
-    """The CUDA headers (``cuda_fp16.h``, ``cuda_bf16.h``, ``mma.h``) NVRTC needs, or None.
+def cuda_include_dirs():
+    """The folders of the CUDA headers (``cuda_fp16.h``, ``cuda_bf16.h``, ``mma.h`` and the
+    ``crt/mma.h`` it includes) NVRTC needs, as a tuple (empty when none are found).
 
     Looked up with ``cuda.pathfinder`` (the ``nvidia-cuda-runtime`` wheel or a CUDA
-    toolkit), then ``$CUDA_PATH``/``$CUDA_HOME``, then ``/usr/local/cuda``; the first
-    complete folder wins, so that a runtime wheel without ``crt/mma.h`` (no
-    nvidia-cuda-crt beside it) does not hide a toolkit that has it. NVRTC itself ships no
-    headers; kernels that use only built-in types compile without them.
+    toolkit) and the NVIDIA wheels beside it, then ``$CUDA_PATH``/``$CUDA_HOME``, then
+    ``/usr/local/cuda``; the first complete folder wins, so that a runtime wheel without
+    ``crt/mma.h`` (no nvidia-cuda-crt beside it) does not hide a toolkit that has it. With
+    CUDA 12's wheels two folders are needed: the runtime's and nvcc's (``crt/mma.h``).
+    NVRTC itself ships no headers; kernels that use only built-in types compile without
+    them.
     """
-    return pick_include_dir(_include_candidates())
+    return pick_include_dirs(_include_candidates())
+
+
+def cuda_include_dir():
+    """The main folder of :func:`cuda_include_dirs` (``cuda_fp16.h``), or None."""
+    dirs = cuda_include_dirs()
+    return dirs[0] if dirs else None
 
 
 def runtime_options():
     """The options blasfast passes to ``cupy.RawModule``."""
-    inc = cuda_include_dir()
-    return BASE_OPTIONS + ((f"-I{inc}",) if inc else ())
+    return BASE_OPTIONS + tuple(f"-I{d}" for d in cuda_include_dirs())
 
 
 def nvrtc_options(arch):
