@@ -1,0 +1,231 @@
+"""The package layout of issue #14 §5: ``blasfast.gemm`` is a package of one-job private
+modules with no import cycle among them, the old module files are gone, and the public
+names import from where they always did.
+
+Two checks of the cycles: a static one (the module-level imports of every module of the
+package, read with :mod:`ast`, form no cycle; the ``gemm`` <-> ``plans`` cycle of the
+single-file layout is the regression it guards against) and a dynamic one (each module
+imports alone in a fresh interpreter, with the packages above it stubbed so that neither
+``blasfast/__init__.py`` nor ``blasfast/gemm/__init__.py`` imports the rest first).
+"""
+
+import ast
+import importlib
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import blasfast
+
+ROOT = pathlib.Path(blasfast.__file__).parent
+GEMM = ROOT / "gemm"
+GEMM_MODULES = sorted(f"blasfast.gemm.{p.stem}" for p in GEMM.glob("*.py")
+                      if p.stem != "__init__")
+
+
+def _module_name(path, root=ROOT, package="blasfast"):
+    rel = path.relative_to(root).with_suffix("")
+    parts = [package, *rel.parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(importer, is_package, level, module):
+    """The absolute name ``from <level dots><module> import ...`` refers to."""
+    if level == 0:
+        return module
+    base = importer.split(".")
+    if not is_package:
+        base.pop()
+    base = base[:len(base) - (level - 1)]
+    return ".".join(base + ([module] if module else []))
+
+
+def _is_type_checking(test):
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+            or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def module_level_imports(path, name, known):
+    """The modules of ``known`` that module ``name`` (file ``path``) imports when it runs:
+    its top-level import statements (those inside functions run later, not at import;
+    those under ``if TYPE_CHECKING:`` never run).
+
+    ``from X import y`` counts as importing ``X.y`` when that is a module, else ``X``.
+    """
+    tree = ast.parse(path.read_text(), str(path))
+    is_package = path.name == "__init__.py"
+    found = set()
+
+    def visit(stmts):
+        for node in stmts:
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                target = _resolve(name, is_package, node.level, node.module)
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    found.add(sub if sub in known else target)
+            elif isinstance(node, ast.If) and _is_type_checking(node.test):
+                visit(node.orelse)  # the body runs for type checkers only
+            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    for child in getattr(node, field, ()):
+                        visit(child.body if isinstance(child, ast.ExceptHandler) else [child])
+    visit(tree.body)
+    return {m for m in found if m in known and m != name}
+
+
+def import_graph(root=ROOT, package="blasfast"):
+    """``{module: set of modules it imports at module level}`` over the package's files."""
+    files = {_module_name(p, root, package): p for p in root.rglob("*.py")}
+    return {name: module_level_imports(path, name, files) for name, path in files.items()}
+
+
+def find_cycle(graph, nodes):
+    """A cycle (list of modules, first == last) through the modules ``nodes`` among the
+    edges of ``graph``, or None."""
+    state = {}
+
+    def dfs(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = dfs(nxt, stack)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(nodes):
+        if node not in state:
+            cycle = dfs(node, [])
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_graph_sees_the_imports():
+    """A guard against a silently empty graph: edges the code is known to have."""
+    graph = import_graph()
+    assert "blasfast.gemm._launch" in graph["blasfast.gemm._core"]
+    assert "blasfast.gemm._config" in graph["blasfast.gemm._launch"]
+    assert "blasfast.gemm._tc" in graph["blasfast.gemm._config"]
+    assert "blasfast._checks" in graph["blasfast.gemm._args"]
+    assert "blasfast.gemm._plan" in graph["blasfast.gemm"]
+
+
+def test_find_cycle_finds_the_old_gemm_plans_cycle(tmp_path):
+    """The checker on the single-file layout's two modules, reduced to their imports:
+    gemm.py imported plans at its end, plans.py imported gemm at its top."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .gemm import batched_gemm\n")
+    (pkg / "gemm.py").write_text(
+        "from . import _checks\n\ndef batched_gemm():\n    from .vb import f\n\n"
+        "from . import plans as _plans  # noqa: E402\n")
+    (pkg / "plans.py").write_text("from . import _checks\nfrom . import gemm as _gemm\n")
+    (pkg / "vb.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                               "    from .gemm import batched_gemm\n")
+    (pkg / "_checks.py").write_text("")
+    graph = import_graph(pkg, "pkg")
+    assert "pkg.vb" not in graph["pkg.gemm"]  # imported inside a function: not an edge
+    assert graph["pkg.vb"] == set()  # for type checkers only: not an edge
+    assert find_cycle(graph, graph) == ["pkg.gemm", "pkg.plans", "pkg.gemm"]
+
+
+def test_no_import_cycle_among_the_gemm_modules():
+    graph = import_graph()
+    gemm = [m for m in graph if m == "blasfast.gemm" or m.startswith("blasfast.gemm.")]
+    assert len(gemm) >= 10, gemm
+    assert find_cycle(graph, gemm) is None
+
+
+def test_no_import_cycle_in_the_whole_package():
+    """Beyond gemm: no module of blasfast imports another in a cycle at module level (the
+    fft package had one, _engine <-> _gpu, broken by moving the four-step split out)."""
+    graph = import_graph()
+    assert find_cycle(graph, graph) is None
+
+
+_ALONE = """
+import importlib, sys, types
+for name, path in {stubs!r}:
+    stub = types.ModuleType(name)
+    stub.__path__ = [path]
+    sys.modules[name] = stub
+importlib.import_module({module!r})
+loaded = sorted(m for m in sys.modules if m.startswith("blasfast.gemm."))
+print(" ".join(loaded))
+"""
+
+
+@pytest.mark.parametrize("module", GEMM_MODULES)
+def test_each_gemm_module_imports_alone(module):
+    """In a fresh interpreter with ``blasfast`` and ``blasfast.gemm`` stubbed as bare
+    packages, importing the module imports only what it needs, in its own order; a
+    module that needed a partially initialised one (a cycle) would fail here."""
+    stubs = [("blasfast", str(ROOT)), ("blasfast.gemm", str(GEMM))]
+    res = subprocess.run([sys.executable, "-c", _ALONE.format(stubs=stubs, module=module)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert module in res.stdout.split()
+
+
+def test_the_public_gemm_package_imports_in_a_fresh_interpreter():
+    res = subprocess.run(
+        [sys.executable, "-c", "from blasfast.gemm import batched_gemm, matmul; "
+                               "import blasfast.gemm._plan, blasfast.gemm._core"],
+        capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("name", ["gemm", "conv"])
+def test_gemm_and_conv_are_packages_not_modules(name):
+    assert not (ROOT / f"{name}.py").exists()
+    assert (ROOT / name / "__init__.py").is_file()
+    mod = importlib.import_module(f"blasfast.{name}")
+    assert pathlib.Path(mod.__file__) == ROOT / name / "__init__.py"
+
+
+@pytest.mark.parametrize("old", ["blasfast.plans", "blasfast.gemm_vbatched",
+                                 "blasfast._gemm_config", "blasfast._gemm_tc",
+                                 "blasfast._gemm_cpu"])
+def test_the_old_gemm_module_paths_are_gone(old):
+    """No shim modules: the old paths do not import (the public names live on, below)."""
+    assert importlib.util.find_spec(old) is None
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(old)
+
+
+def test_the_public_names_import_from_the_old_places():
+    from blasfast import BatchedGemm, batched_gemm, gemm_vbatched, matmul
+    from blasfast.gemm import BatchedGemm as BatchedGemm2
+    from blasfast.gemm import batched_gemm as batched_gemm2
+    from blasfast.gemm import gemm_vbatched as gemm_vbatched2
+    from blasfast.gemm import matmul as matmul2
+
+    assert (batched_gemm, matmul, gemm_vbatched, BatchedGemm) == (
+        batched_gemm2, matmul2, gemm_vbatched2, BatchedGemm2)
+    assert blasfast.batched_gemm is batched_gemm and blasfast.BatchedGemm is BatchedGemm
+    assert callable(blasfast.gemm_vbatched)  # the function, not a module of that name
+    for fn in (batched_gemm, matmul, gemm_vbatched, BatchedGemm):
+        assert fn.__module__.startswith("blasfast.gemm.")
+
+
+def test_the_gemm_package_reexports_only_its_public_names():
+    import blasfast.gemm as gemm
+
+    assert sorted(gemm.__all__) == ["BatchedGemm", "GemmGraph", "batched_gemm",
+                                    "gemm_vbatched", "matmul"]
+    public = {n for n, v in vars(gemm).items()
+              if not n.startswith("_") and not isinstance(v, type(gemm))}
+    assert public == set(gemm.__all__)
