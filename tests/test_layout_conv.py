@@ -1,0 +1,148 @@
+"""The package layout of issue #14 §5 for ``blasfast.conv``: one job per private module, no
+import cycle among them, the old module files gone, the public names where they were.
+
+``conv.py``, ``_conv_gemm.py``, ``_conv_geom.py``, ``_winograd.py`` and
+``_winograd_fused.py`` became ``blasfast/conv/`` (``_forward``, ``_grad``, ``_algorithm``,
+``_args``, ``_docs``, ``_geom``, ``_im2col``, ``_winograd``, ``_winograd_fused``) whose
+``__init__`` only re-exports. Cycles are checked twice: statically (the import graph read
+from the sources by ``test_fft_imports.import_graph``) and dynamically (each module imports
+first in a fresh interpreter, plainly -- ``python -c "import blasfast.conv._geom"`` -- and
+with ``blasfast`` and ``blasfast.conv`` stubbed as bare packages, so that no ``__init__``
+imports the rest before it).
+"""
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import blasfast
+from test_fft_imports import cycles_through, import_graph
+
+SRC = pathlib.Path(blasfast.__file__).resolve().parents[1]
+CONV = SRC / "blasfast" / "conv"
+SUBMODULES = sorted(f"blasfast.conv.{p.stem}" for p in CONV.glob("*.py") if p.stem != "__init__")
+PUBLIC = ["conv2d", "conv2d_dgrad", "conv2d_wgrad", "conv2d_algorithm",
+          "winograd_filter_transform"]
+MAX_LINES = 600
+
+
+def test_conv_is_a_package_of_one_job_modules():
+    assert not (SRC / "blasfast" / "conv.py").exists()
+    assert pathlib.Path(blasfast.conv.__file__).resolve() == CONV / "__init__.py"
+    assert set(SUBMODULES) == {f"blasfast.conv.{m}" for m in (
+        "_algorithm", "_args", "_docs", "_forward", "_geom", "_grad", "_im2col", "_winograd",
+        "_winograd_fused")}
+    long = {p.name: n for p in CONV.glob("*.py")
+            if (n := len(p.read_text().splitlines())) >= MAX_LINES}
+    assert not long, f"modules of {MAX_LINES} lines or more: {long}"
+
+
+@pytest.mark.parametrize("old", ["blasfast._conv_gemm", "blasfast._conv_geom",
+                                 "blasfast._winograd", "blasfast._winograd_fused"])
+def test_the_old_conv_module_paths_are_gone(old):
+    """No shim modules: the old private paths do not import."""
+    assert importlib.util.find_spec(old) is None
+    assert not (SRC / (old.replace(".", "/") + ".py")).exists()
+
+
+def test_init_only_re_exports():
+    """``conv/__init__.py`` is a docstring, ``from ._x import name as name`` lines and
+    ``__all__``: no code of its own (which would be a job of its own)."""
+    tree = ast.parse((CONV / "__init__.py").read_text())
+    assert isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant)
+    for node in tree.body[1:]:
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 1 and node.module.startswith("_"), ast.dump(node)
+            assert all(a.asname == a.name for a in node.names), ast.dump(node)
+        else:
+            assert isinstance(node, ast.Assign) and \
+                [t.id for t in node.targets] == ["__all__"], ast.dump(node)
+    assert blasfast.conv.__all__ == PUBLIC
+
+
+def test_the_public_names_import_from_the_old_places():
+    from blasfast import conv
+    from blasfast.conv import (conv2d, conv2d_algorithm, conv2d_dgrad, conv2d_wgrad,
+                               winograd_filter_transform)
+
+    funcs = (conv2d, conv2d_dgrad, conv2d_wgrad, conv2d_algorithm, winograd_filter_transform)
+    assert funcs == tuple(getattr(blasfast, n) for n in PUBLIC)
+    for f in funcs:
+        assert inspect.getmodule(f).__name__ in SUBMODULES, f
+    # the algorithm table conv.py held, read by blasfast.nn and named in the docs
+    assert conv.AUTO_MIN_CHANNELS == {"cpu": 128, "gpu": 32}
+    assert conv.WINOGRAD == ("winograd", "winograd_nonfused")
+    assert "auto" in conv.ALGORITHMS and str(conv.AUTO_MIN_CHANNELS["gpu"]) in conv.AUTO_RULE
+
+
+def test_the_graph_reader_sees_the_conv_imports():
+    """A guard against a silently empty graph: edges the code is known to have."""
+    graph = import_graph(SRC, module_level_only=True)
+    assert "blasfast.conv._forward" in graph["blasfast.conv"]
+    assert "blasfast.conv._winograd" in graph["blasfast.conv._im2col"]
+    assert "blasfast.conv._winograd_fused" in graph["blasfast.conv._winograd"]
+    assert "blasfast.conv._algorithm" in graph["blasfast.conv._grad"]
+    assert "blasfast.conv._geom" in graph["blasfast.conv._algorithm"]
+
+
+@pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "any"])
+def test_no_import_cycle_through_the_conv_modules(module_level_only):
+    graph = import_graph(SRC, module_level_only)
+    if not module_level_only:
+        # imports inside functions run late (``_algorithm.fft_conv2d`` imports blasfast.fft,
+        # ``_dask.conv2d`` imports conv back): among the conv modules themselves, then
+        graph = {m: {d for d in ds if d.startswith("blasfast.conv")}
+                 for m, ds in graph.items() if m.startswith("blasfast.conv")}
+    assert cycles_through(graph, "blasfast.conv") == []
+
+
+_FRESH = textwrap.dedent("""
+    import importlib, json, sys, types
+    src, modules, stub = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "stub"
+
+    def fresh():
+        for name in [m for m in sys.modules if m == "blasfast" or m.startswith("blasfast.")]:
+            del sys.modules[name]
+        if stub:  # the parent packages as bare packages: their __init__ imports everything
+            for name, path in (("blasfast", src + "/blasfast"),
+                               ("blasfast.conv", src + "/blasfast/conv")):
+                pkg = types.ModuleType(name)
+                pkg.__path__ = [path]
+                sys.modules[name] = pkg
+
+    done = []
+    for first in modules:
+        rest = [m for m in modules if m != first]
+        for order in ([first] + rest, [first] + rest[::-1]):
+            fresh()
+            for m in order:
+                importlib.import_module(m)
+            done.append(order)
+    # the package itself last, whole: it declares the conv kernel families
+    fresh()
+    sys.modules.pop("blasfast.conv", None), sys.modules.pop("blasfast", None)
+    import blasfast.conv
+    from blasfast.kernels import _compile
+    assert {"winograd", "winograd_fused", "winograd_fused_tc", "conv_gemm"} <= \\
+        set(_compile.families()), _compile.families()
+    print(json.dumps(len(done)))
+""")
+
+
+@pytest.mark.parametrize("mode", ["plain", "stub"])
+def test_every_conv_module_imports_first_in_a_fresh_interpreter(mode):
+    """Each module first, then all the others in both orders: plainly (through
+    ``blasfast/__init__``, as ``python -c "import blasfast.conv._geom"``) and with the
+    parent packages stubbed (the module's own imports alone decide the order)."""
+    res = subprocess.run([sys.executable, "-c", _FRESH, str(SRC), json.dumps(SUBMODULES), mode],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == 2 * len(SUBMODULES)
