@@ -1,6 +1,10 @@
 """Documentation text shared by the transforms (numpydoc sections, filled in by
 :func:`doc`)."""
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _PARAM_PRECISION = """precision : {None, 'split16', 'fp32', 'fp16'}, optional
         Arithmetic for single-precision input (float32, complex64, float16, bfloat16):
@@ -81,9 +85,13 @@ _REFERENCES = """Sorna, Cheng, D'Azevedo, Wong, Tomov, "Optimizing the Fast Four
     filtering approach to the computation of the discrete Fourier transform", 1970."""
 
 
-def doc(f):
+def doc(f: _F) -> _F:
     """Fill the shared sections ({precision}, {norm}, {raises}, {notes}, {references}) of a
-    transform's docstring."""
+    transform's docstring. Typed to return ``f`` itself, so that a type checker keeps the
+    transform's signature (an untyped decorator would make it ``Any``). Under ``python
+    -OO`` (docstrings stripped) there is nothing to fill: ``f`` is returned as it is."""
+    if f.__doc__ is None:
+        return f
     f.__doc__ = (f.__doc__.replace("{precision}", _PARAM_PRECISION)
                  .replace("{norm}", _PARAM_NORM).replace("{raises}", _RAISES)
                  .replace("{notes}", _NOTES).replace("{references}", _REFERENCES))

@@ -23,7 +23,7 @@ mode       on a failure
 
 import contextlib
 import threading
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from .. import _checks
 
@@ -31,10 +31,19 @@ __all__ = ["errstate", "geterr", "seterr"]
 
 _MODES = ("auto", "raise", "warn", "ignore")
 Mode = Literal["auto", "raise", "warn", "ignore"]   # _MODES, for the annotations
+
+
+class ErrDict(TypedDict):
+    """What :func:`geterr` and :func:`seterr` return (a plain dict at run time), typed so
+    that ``seterr(**old)`` type-checks."""
+
+    linalg: Mode
+
+
 _local = threading.local()
 
 
-def geterr() -> dict[str, str]:
+def geterr() -> ErrDict:
     """The current failure handling of the solvers, as ``{'linalg': mode}``.
 
     Returns
@@ -45,7 +54,7 @@ def geterr() -> dict[str, str]:
     return {"linalg": getattr(_local, "linalg", "auto")}
 
 
-def seterr(linalg: Mode | None = None) -> dict[str, str]:
+def seterr(linalg: Mode | None = None) -> ErrDict:
     """Set how the solvers handle failures (thread-local); return the old setting.
 
     Parameters

@@ -42,8 +42,11 @@ def reason_array(reasons, s):
 
 
 # A per-system field: an array of the stack's batch shape, or one scalar for a single
-# system (``str`` for the text fields, a NumPy scalar for the others).
-_Text = Union[str, npt.NDArray[np.object_]]
+# system: a NumPy scalar (which has the array methods: ``.shape``, ``.sum()``, ``.all()``)
+# for the numbers and flags, a ``str`` for the text fields. A text field is typed Any (as
+# ``Array`` is): ``str | NDArray[object_]`` would make ``info.status.tolist()`` on a stack
+# and ``info.status.upper()`` on one system both type errors without a narrowing check.
+_Text = Any
 _Int = Union[np.integer[Any], npt.NDArray[np.integer[Any]]]
 _Bool = Union[np.bool_, npt.NDArray[np.bool_]]
 _Float = Union[np.floating[Any], npt.NDArray[np.floating[Any]]]
