@@ -6,9 +6,15 @@ after the current epoch, and may define ``on_train_end(model)``.
 """
 
 import math
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 from .. import _checks
 from . import _args
+
+if TYPE_CHECKING:  # a cycle at run time (model imports this module); blasfast.nn.model
+    from .model import Sequential  # binds the name here once Sequential exists
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
 
@@ -16,7 +22,7 @@ __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
 class Callback:
     """Base class with do-nothing hooks."""
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: "Sequential") -> None:
         """Run once before the first epoch.
 
         Parameters
@@ -25,7 +31,7 @@ class Callback:
             The model being trained.
         """
 
-    def on_epoch_end(self, epoch, logs, model):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float], model: "Sequential") -> None:
         """Run after every epoch with the epoch's logs.
 
         Parameters
@@ -38,7 +44,7 @@ class Callback:
             The model being trained; set ``model.stop_training = True`` to stop.
         """
 
-    def on_train_end(self, model):
+    def on_train_end(self, model: "Sequential") -> None:
         """Run once after the last epoch (also after an early stop).
 
         Parameters
@@ -107,8 +113,9 @@ class EarlyStopping(Callback):
     'max'
     """
 
-    def __init__(self, monitor="val_loss", patience=3, min_delta=0.0, mode="auto",
-                 restore_best_weights=False):
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
+                 mode: Literal["auto", "min", "max"] = "auto",
+                 restore_best_weights: bool = False) -> None:
         monitor = _args.string("EarlyStopping", "monitor", monitor)
         patience = _checks.integer("EarlyStopping", "patience", patience, minimum=0)
         min_delta = _args.real("EarlyStopping", "min_delta", min_delta, lo=0)
@@ -118,7 +125,7 @@ class EarlyStopping(Callback):
                                                  restore_best_weights)
         self.on_train_begin(None)
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: "Sequential | None") -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.wait, self.stopped_epoch, self.best_epoch, self._best_params = 0, None, None, None
 
@@ -127,7 +134,8 @@ class EarlyStopping(Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def on_epoch_end(self, epoch, logs, model):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float],
+                     model: "Sequential") -> None:
         value = _metric(logs, self.monitor, "EarlyStopping")
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -139,7 +147,7 @@ class EarlyStopping(Callback):
                 self.stopped_epoch = epoch
                 model.stop_training = True
 
-    def on_train_end(self, model):
+    def on_train_end(self, model: "Sequential") -> None:
         if self.restore_best_weights and self._best_params is not None:
             for p, best in zip(model.params, self._best_params):
                 p[...] = best
@@ -181,7 +189,9 @@ class ModelCheckpoint(Callback):
     'max'
     """
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
+                 save_best_only: bool = False,
+                 mode: Literal["auto", "min", "max"] = "auto") -> None:
         path = _args.path("ModelCheckpoint", "path", path)
         monitor = _args.string("ModelCheckpoint", "monitor", monitor)
         save_best_only = _checks.flag("ModelCheckpoint", "save_best_only", save_best_only)
@@ -189,11 +199,12 @@ class ModelCheckpoint(Callback):
         self.mode = _mode(monitor, mode, "ModelCheckpoint")
         self.on_train_begin(None)
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: "Sequential | None") -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.saved = []
 
-    def on_epoch_end(self, epoch, logs, model):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float],
+                     model: "Sequential") -> None:
         if self.save_best_only:
             value = _metric(logs, self.monitor, "ModelCheckpoint")
             better = value < self.best if self.mode == "min" else value > self.best

@@ -17,11 +17,18 @@ Two transports:
   **not yet run** by the project's tests.
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
 from .. import _checks
 from .._backend import _cupy
+from .._typing import Array, ArrayLike
 from . import _args
+
+if TYPE_CHECKING:  # a cycle at run time (model imports this module); blasfast.nn.model
+    from .model import Sequential  # binds the name here once Sequential exists
 
 __all__ = ["DataParallel"]
 
@@ -78,7 +85,7 @@ class DataParallel:
                   shuffle=False)
     """
 
-    def __init__(self, comm=None, backend="mpi"):
+    def __init__(self, comm: Any = None, backend: Literal["mpi", "nccl"] = "mpi") -> None:
         _checks.choice("DataParallel", "backend", backend, ("mpi", "nccl"))
         _args.has_methods("DataParallel", "comm", comm,
                           ("Get_rank", "Get_size", "Allreduce", "bcast"),
@@ -100,7 +107,7 @@ class DataParallel:
     def __repr__(self):
         return f"DataParallel(rank={self.rank}, size={self.size}, backend={self.backend!r})"
 
-    def shard(self, x, y, batch_size):
+    def shard(self, x: ArrayLike, y: ArrayLike, batch_size: int) -> tuple[Array, Array]:
         """Return this rank's rows of ``(x, y)`` for training with ``batch_size``.
 
         Global batch ``b`` (``size * batch_size`` rows of the concatenated data, in order)
@@ -139,7 +146,7 @@ class DataParallel:
         idx = np.arange(n_global).reshape(-1, self.size, batch_size)[:, self.rank].ravel()
         return x[idx], y[idx]
 
-    def broadcast_parameters(self, model, root=0):
+    def broadcast_parameters(self, model: "Sequential", root: int = 0) -> None:
         """Overwrite every rank's parameters with those of ``root`` (in place).
 
         Parameters
@@ -154,7 +161,7 @@ class DataParallel:
             src = self.comm.bcast(np.asarray(host) if self.rank == root else None, root=root)
             p[...] = src if isinstance(p, np.ndarray) else _cupy().asarray(src)
 
-    def allreduce_grads(self, grads):
+    def allreduce_grads(self, grads: Sequence[ArrayLike]) -> list[Array]:
         """Return the gradients averaged over the ranks (new arrays, same sides and dtypes).
 
         Parameters

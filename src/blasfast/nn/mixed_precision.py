@@ -2,14 +2,26 @@
 
 import contextlib
 import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .. import _checks
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike
 from . import _args
+from .distributed import DataParallel
+from .losses import Loss
+from .optimizers import SupportsStep
 
-__all__ = ["MixedPrecision"]
+if TYPE_CHECKING:  # a cycle at run time (model imports this module); blasfast.nn.model
+    from .model import Sequential  # binds the name here once Sequential exists
+
+__all__ = ["MixedPrecision", "Policy"]
+
+#: The 16-bit types of mixed precision.
+Policy = Literal["float16", "bfloat16"]
 
 
 def _dtype(policy):
@@ -143,8 +155,9 @@ class MixedPrecision:
     (dtype('float32'), 32768.0)
     """
 
-    def __init__(self, policy="float16", *, init_scale=None, growth_factor=2.0,
-                 backoff_factor=0.5, growth_interval=1000, dynamic=True):
+    def __init__(self, policy: Policy = "float16", *, init_scale: float | None = None,
+                 growth_factor: float = 2.0, backoff_factor: float = 0.5,
+                 growth_interval: int = 1000, dynamic: bool = True) -> None:
         self.compute_dtype = _dtype(policy)
         self.policy = policy
         op = "MixedPrecision"
@@ -163,7 +176,7 @@ class MixedPrecision:
         return (f"MixedPrecision({self.policy!r}, loss_scale={self.loss_scale}, "
                 f"dynamic={self.dynamic})")
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Return the JSON-able configuration and dynamic state.
 
         :meth:`Sequential.save` writes it (``mixed_precision=``) so that training resumed
@@ -189,7 +202,7 @@ class MixedPrecision:
                 "growth_interval": self.growth_interval, "dynamic": self.dynamic,
                 "good_steps": self.good_steps, "skipped_steps": self.skipped_steps}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned, into this object.
 
         Parameters
@@ -214,7 +227,7 @@ class MixedPrecision:
         self.good_steps, self.skipped_steps = state["good_steps"], state["skipped_steps"]
 
     @classmethod
-    def from_state_dict(cls, state):
+    def from_state_dict(cls, state: dict[str, Any]) -> "MixedPrecision":
         """Return a new :class:`MixedPrecision` with the policy and state of ``state``.
 
         Parameters
@@ -240,7 +253,7 @@ class MixedPrecision:
         return mp
 
     @contextlib.contextmanager
-    def autocast(self, model):
+    def autocast(self, model: "Sequential") -> Iterator["Sequential"]:
         """Make ``model``'s layers compute in the policy's 16-bit type within a ``with`` block.
 
         Within the block, ``model``'s Dense and Conv2D layers compute in the policy's
@@ -267,7 +280,8 @@ class MixedPrecision:
             for layer in model.layers:
                 layer._compute_dtype = None
 
-    def gradients(self, model, x, y, loss):
+    def gradients(self, model: "Sequential", x: ArrayLike, y: ArrayLike,
+                  loss: Loss) -> tuple[Array, Array, list[Array], bool]:
         """Forward and backward of ``model`` in mixed precision on one batch.
 
         Parameters
@@ -312,7 +326,9 @@ class MixedPrecision:
             grads.append(g32)
         return out, value, grads, finite
 
-    def train_step(self, model, x, y, loss, optimizer, distributed=None):
+    def train_step(self, model: "Sequential", x: ArrayLike, y: ArrayLike, loss: Loss,
+                   optimizer: SupportsStep,
+                   distributed: DataParallel | None = None) -> tuple[Array, Array]:
         """Run one mixed-precision step (called by :meth:`Sequential.fit`).
 
         A step with non-finite gradients leaves the weights and the optimizer untouched

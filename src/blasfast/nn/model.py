@@ -5,17 +5,25 @@ import math
 import os
 import time
 import zipfile
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 import numpy as np
 
 from .. import _checks
 from .._backend import _cupy, get_array_module, gpu_available, is_device_array
+from .._typing import Array, ArrayLike
 from . import _args
+from . import callbacks as _callbacks_module
+from . import distributed as _distributed_module
+from . import mixed_precision as _mixed_precision_module
+from .callbacks import Callback
 from .conv_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
-from .layers import Dense, ReLU, Sigmoid, Tanh
-from .losses import SoftmaxCrossEntropy
-from .mixed_precision import MixedPrecision
-from .optimizers import optimizer_from_config
+from .distributed import DataParallel
+from .layers import Dense, Layer, ReLU, Sigmoid, Tanh
+from .losses import Loss, SoftmaxCrossEntropy
+from .mixed_precision import MixedPrecision, Policy
+from .optimizers import SupportsStep, optimizer_from_config
 
 __all__ = ["Sequential"]
 
@@ -64,7 +72,7 @@ class Sequential:
     ['accuracy', 'loss', 'time']
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers: Iterable[Layer]) -> None:
         if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
             raise TypeError(f"Sequential: layers must be a list of layers, got "
                             f"{_args.describe(layers)}")
@@ -85,12 +93,12 @@ class Sequential:
     # -- parameters -----------------------------------------------------------------
 
     @property
-    def params(self):
+    def params(self) -> list[Array]:
         """List of arrays: every layer's parameters, in layer order."""
         return [p for layer in self.layers for p in layer.params]
 
     @property
-    def grads(self):
+    def grads(self) -> list[Array]:
         """List of arrays: every layer's gradients from the last backward, as ``params``."""
         return [g for layer in self.layers for g in layer.grads]
 
@@ -131,7 +139,7 @@ class Sequential:
                          f"(first: {rows}) after the cast to {x.dtype}; clean or drop them "
                          "(values beyond the dtype's range also become Inf)")
 
-    def to_device(self, device):
+    def to_device(self, device: Literal["cpu", "gpu"]) -> "Sequential":
         """Move all parameters to ``'cpu'`` (NumPy) or ``'gpu'`` (CuPy); return ``self``.
 
         Parameters
@@ -187,7 +195,8 @@ class Sequential:
         with mixed_precision.autocast(self), np.errstate(over="ignore", invalid="ignore"):
             return self._forward(x, False).astype(np.float32)
 
-    def predict(self, x, *, batch_size=1024, mixed_precision=None):
+    def predict(self, x: ArrayLike, *, batch_size: int = 1024,
+                mixed_precision: MixedPrecision | Policy | None = None) -> Array:
         """Return the network's outputs (logits) for ``x``.
 
         Parameters
@@ -224,7 +233,9 @@ class Sequential:
                 for i in range(0, x.shape[0], batch_size)]
         return xp.concatenate(outs) if outs else self._inference(x, mixed_precision)
 
-    def evaluate(self, x, y, *, loss=None, batch_size=1024, mixed_precision=None):
+    def evaluate(self, x: ArrayLike, y: ArrayLike, *, loss: Loss | None = None,
+                 batch_size: int = 1024,
+                 mixed_precision: MixedPrecision | Policy | None = None) -> tuple[float, float]:
         """Return ``(mean loss, accuracy)`` on ``(x, y)`` as Python floats.
 
         Parameters
@@ -325,9 +336,14 @@ class Sequential:
                     target *= xp.asarray(m, dtype=target.dtype)
                 i += 1
 
-    def fit(self, x, y, *, epochs, batch_size, optimizer, loss=None, seed=0, shuffle=True,
-            validation_data=None, progress=True, on_epoch_end=None, callbacks=None,
-            mixed_precision=None, distributed=None):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, epochs: int, batch_size: int,
+            optimizer: SupportsStep, loss: Loss | None = None,
+            seed: int | np.random.Generator = 0, shuffle: bool = True,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None, progress: bool = True,
+            on_epoch_end: Callable[..., Any] | None = None,
+            callbacks: Iterable[Callback] | None = None,
+            mixed_precision: MixedPrecision | Policy | None = None,
+            distributed: DataParallel | None = None) -> dict[str, list[float]]:
         """Train with mini-batch gradient descent; return the per-epoch history.
 
         Parameters
@@ -516,7 +532,7 @@ class Sequential:
 
     # -- files ---------------------------------------------------------------------
 
-    def architecture(self):
+    def architecture(self) -> list[dict[str, Any]]:
         """Return the JSON-able list ``[{"type": name, "config": {...}}, ...]``.
 
         Returns
@@ -527,7 +543,8 @@ class Sequential:
         return [{"type": type(layer).__name__, "config": layer.config()}
                 for layer in self.layers]
 
-    def save(self, path, optimizer=None, mixed_precision=None):
+    def save(self, path: str | os.PathLike[str], optimizer: SupportsStep | None = None,
+             mixed_precision: MixedPrecision | None = None) -> None:
         """Write the architecture, the parameters and the training state to ``path`` (.npz).
 
         The file holds ``format`` and ``architecture`` (JSON strings), one array per
@@ -581,7 +598,7 @@ class Sequential:
             np.savez(f, **arrays)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> "Sequential":
         """Rebuild a model saved by :meth:`save`, on the CPU; the parameters round-trip exactly.
 
         The optimizer, when the file has one, is rebuilt with its state (step count,
@@ -672,6 +689,15 @@ class Sequential:
         if data:
             raise ValueError(f"{where}: unexpected entries {sorted(data)}")
         return model
+
+
+# callbacks, distributed and mixed_precision name Sequential in their annotations but cannot
+# import it at run time (this module imports them): bind the name in them now, so that
+# typing.get_type_hints resolves those annotations (type checkers read their TYPE_CHECKING
+# import).
+for _module in (_callbacks_module, _distributed_module, _mixed_precision_module):
+    setattr(_module, "Sequential", Sequential)
+del _module
 
 
 def _check_loss(pending, total, epoch, n_batches):
