@@ -14,9 +14,12 @@ algorithm for the thin first layer, Winograd F(2x2, 3x3) once both channel count
 """
 
 import math
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
+from .._typing import DTypeLike
 from .conv_layers import Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .model import Sequential
@@ -45,7 +48,7 @@ CNN_DEFAULTS = {
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 
 
-def image_shape(n_features):
+def image_shape(n_features: int) -> tuple[int, int, int]:
     """``(1, s, s)`` for flattened square single-channel images of ``n_features = s*s``.
 
     Raises
@@ -60,8 +63,12 @@ def image_shape(n_features):
     return (1, s, s)
 
 
-def build_cnn(image_shape, n_classes, *, channels=(16, 32), hidden=(128,), activation="relu",
-              algorithm="auto", rng=None, dtype=np.float32):
+def build_cnn(image_shape: Sequence[int], n_classes: int, *, channels: Sequence[int] = (16, 32),
+              hidden: Sequence[int] = (128,),
+              activation: Literal["relu", "tanh", "sigmoid"] = "relu",
+              algorithm: Literal["auto", "winograd", "winograd_nonfused", "gemm"] = "auto",
+              rng: int | np.random.Generator | None = None,
+              dtype: DTypeLike = np.float32) -> Sequential:
     """A small CNN as a :class:`~blasfast.nn.Sequential` (see the module docstring).
 
     Parameters

@@ -9,17 +9,22 @@ import os
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _args
 
 __all__ = ["load_idx", "load_mnist", "load_digits_split"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+#: What the loaders return: ``(x_train, y_train, x_test, y_test)``.
+Split = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32],
+              npt.NDArray[np.int64]]
+
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def load_idx(path):
+def load_idx(path: str | os.PathLike[str]) -> npt.NDArray[np.uint8]:
     """Read an IDX file of unsigned bytes (the MNIST format), gzip-compressed or raw.
 
     Layout: a 4-byte magic ``0x00 0x00 0x08 D`` (``0x08`` = uint8 data, ``D`` = number of
@@ -97,7 +102,7 @@ def _find(directory, stem):
     raise FileNotFoundError(f"load_mnist: neither {stem}.gz nor {stem} found in {directory}")
 
 
-def load_mnist(directory):
+def load_mnist(directory: str | os.PathLike[str]) -> Split:
     """Load the four MNIST IDX files from ``directory`` as flattened, scaled arrays.
 
     The files are ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -159,7 +164,7 @@ def load_mnist(directory):
     return tuple(out)
 
 
-def load_digits_split(test_size=0.25, seed=0):
+def load_digits_split(test_size: float = 0.25, seed: int | np.random.Generator = 0) -> Split:
     """Load scikit-learn's 8x8 digits, scaled to [0, 1], as stratified train/test sets.
 
     The 1797 images (:func:`sklearn.datasets.load_digits`, the UCI optical digits test

@@ -2,17 +2,25 @@
 rows/columns and channels into smaller Dense and Conv2D layers (the work is in
 :mod:`blasfast.nn._compact`), and shared-weight multi-sparsity models."""
 
+from typing import Literal
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import _backend, _checks
 from . import _args
 from ._compact import compact_layers
 from .conv_layers import Conv2D
 from .layers import Dense
+from .model import Sequential
 
 __all__ = ["prune", "compact", "weight_sparsity", "MultiSparsity"]
 
 METHODS = ("irregular", "row", "column", "block")
+#: The pruning methods, :data:`METHODS` as a type.
+Method = Literal["irregular", "row", "column", "block"]
+#: The masks of one layer: parameter name -> boolean host array of the parameter's shape.
+Masks = dict[str, npt.NDArray[np.bool_]]
 
 
 def _host(a):
@@ -119,7 +127,9 @@ def _set_masks(layer, masks):
         p *= _like(m.astype(p.dtype), p)
 
 
-def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_last=False):
+def prune(target: Sequential | Dense | Conv2D, method: Method = "irregular",
+          sparsity: float = 0.5, block: int | tuple[int, int] = (4, 4), *,
+          include_last: bool = False) -> list[Masks]:
     r"""Hard-prune the weights of a model or a layer: zero them and keep them zero.
 
     The mask is chosen per layer from its weight :math:`W` viewed as a matrix whose rows
@@ -204,7 +214,7 @@ def prune(target, method="irregular", sparsity=0.5, block=(4, 4), *, include_las
     return out
 
 
-def weight_sparsity(target):
+def weight_sparsity(target: Sequential | Dense | Conv2D) -> float:
     """Return the fraction of exactly-zero entries in the weights of the Dense/Conv2D layers.
 
     Parameters
@@ -227,7 +237,7 @@ def weight_sparsity(target):
     return sum(int((w == 0).sum()) for w in ws) / total if total else 0.0
 
 
-def compact(model):
+def compact(model: Sequential) -> Sequential:
     r"""Return a copy of ``model`` with pruned hidden units and channels physically removed.
 
     Consecutive weight layers :math:`a \to b` are compacted when the layers between them
@@ -303,8 +313,6 @@ def compact(model):
     >>> [layer.W.shape for layer in compact(cnn).layers if hasattr(layer, "W")]
     [(4, 1, 3, 3), (3, 4, 3, 3), (48, 3)]
     """
-    from .model import Sequential
-
     if not isinstance(model, Sequential):
         raise TypeError(f"compact: model must be a Sequential, got {_args.describe(model)}")
     new = Sequential.__new__(Sequential)
@@ -361,7 +369,9 @@ class MultiSparsity:
     (0.5, 0.25)
     """
 
-    def __init__(self, model, method, sparsities, block=(4, 4), *, include_last=False):
+    def __init__(self, model: Sequential, method: Method,
+                 sparsities: tuple[float, ...] | list[float] | npt.NDArray[np.floating],
+                 block: int | tuple[int, int] = (4, 4), *, include_last: bool = False) -> None:
         layers = _weight_layers(model, "MultiSparsity")
         if not isinstance(sparsities, (tuple, list, np.ndarray)):
             raise TypeError(f"MultiSparsity: sparsities must be a sequence of numbers in "
@@ -390,7 +400,7 @@ class MultiSparsity:
         return [{n: m.get(n, np.ones(d[n].shape, bool)) for n in d}
                 for m, d in zip(self._masks[s], self._dense)]
 
-    def rewrite_fraction(self, a, b):
+    def rewrite_fraction(self, a: float | None, b: float | None) -> float:
         """Return the fraction of the weights ``W`` rewritten by a switch from ``a`` to ``b``.
 
         Parameters
@@ -406,7 +416,7 @@ class MultiSparsity:
         ma, mb = self._full(a), self._full(b)
         return sum(int((x["W"] != y["W"]).sum()) for x, y in zip(ma, mb)) / self.n_weights
 
-    def switch(self, sparsity):
+    def switch(self, sparsity: float | None) -> float:
         """Turn the model into the one at ``sparsity``, writing only the entries that change.
 
         Also sets the layers' masks, so that fine-tuning keeps the pattern.
