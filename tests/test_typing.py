@@ -22,6 +22,7 @@ optional GPU/Dask/MPI packages; without mypy (the ``test`` extra) those tests sk
 that reason. The mypy runs take a few seconds each with a warm cache (one per session).
 """
 
+import importlib.metadata
 import inspect
 import pathlib
 import re
@@ -229,6 +230,11 @@ def mypy(tmp_path_factory):
     module's runs; return ``(exit code, output)``."""
     pytest.importorskip("mypy", reason="mypy is not installed (the 'test' extra): the "
                                        "type-checking tests do not run")
+    try:
+        importlib.metadata.distribution("blasfast")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("blasfast is not installed (a source tree on PYTHONPATH): mypy reads "
+                    "the annotations of an installed package, through its py.typed")
     work = tmp_path_factory.mktemp("mypy")
     (work / "mypy.ini").write_text(MYPY_INI)
 
