@@ -7,12 +7,14 @@ Accuracy bound used throughout (Higham, *Accuracy and Stability of Numerical Alg
 the Frobenius norm of that majorant. Both paths, any summation order, meet it.
 """
 
+import typing
+
 import numpy as np
 import pytest
 
 import blasfast as bf
 from blasfast import _dtypes
-from blasfast.gemm import _config
+from blasfast.gemm import _args, _config
 from blasfast.kernels import _compile
 from conftest import to_numpy
 from gemm_bounds import DTYPES, HALF, assert_gemm_close, bfloat16, rand
@@ -466,3 +468,20 @@ def test_stream_and_compute_types():
         bf.batched_gemm(m, m, stream="default")
     with pytest.raises(TypeError, match="batched_gemm: compute must be None or one of"):
         bf.batched_gemm(m, m, compute=64)
+
+
+def test_compute_annotation_names_what_the_check_accepts():
+    """The ``Literal`` of ``compute=`` in the GEMM family's annotations is exactly the set
+    of names the run-time check accepts (for some dtype), so the two cannot drift apart;
+    each name is accepted and a name outside it refused."""
+    assert typing.get_args(_args.Compute) == _dtypes.COMPUTE_NAMES
+    assert set(_dtypes.COMPUTE_NAMES) == {c for cs in _dtypes.COMPUTE.values() for c in cs}
+    for fn in (bf.batched_gemm, bf.matmul, bf.gemm_vbatched, bf.BatchedGemm.__init__):
+        assert typing.get_type_hints(fn)["compute"] == _args.Compute | None, fn
+    assert typing.get_type_hints(bf.BatchedGemm.compute.fget)["return"] == _args.Compute
+    m32, m64 = np.ones((2, 2), np.float32), np.ones((2, 2))
+    for compute in _dtypes.COMPUTE_NAMES:
+        bf.batched_gemm(m64 if compute == "float64" else m32,
+                        m64 if compute == "float64" else m32, compute=compute)
+    with pytest.raises(ValueError, match="batched_gemm: compute must be"):
+        bf.batched_gemm(m32, m32, compute="float16")

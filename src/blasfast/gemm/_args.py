@@ -2,11 +2,18 @@
 :class:`blasfast.BatchedGemm`'s constructor: every check, the conversion to the path's
 array kind, the resolved precision and the result's shape."""
 
+from typing import Literal
+
 import numpy as np
 
 from .. import _backend, _checks, _dtypes
 from .._backend import get_array_module
 from .._errors import message
+
+#: What ``compute=`` accepts (besides None) in the public annotations: exactly
+#: ``blasfast._dtypes.COMPUTE_NAMES``, which the run-time check accepts (for some dtype).
+Compute = Literal["float64", "float32", "tf32"]
+
 
 def _check_out(op, xp, out, shape, dtype, inputs):
     _checks.result_shape(op, "out", out.shape, shape)

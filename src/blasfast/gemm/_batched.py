@@ -17,8 +17,9 @@ import numpy as np
 
 from .. import _backend, _checks, _dask
 from .._errors import message
+from .._typing import Array, ArrayLike, StreamLike
 from . import _core
-from ._args import _validate
+from ._args import Compute, _validate
 from ._docs import _COMMON_NOTES, _PRECISION_TABLE, _RESULT_DTYPES
 from ._vbatched import _gemm_vbatched
 
@@ -37,8 +38,10 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     return core.run(a, b, c, out, alpha, beta, stream)
 
 
-def batched_gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
-                 out=None, compute=None, stream=None):
+def batched_gemm(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
+                 alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False,
+                 trans_b: bool = False, out: Array | None = None,
+                 compute: Compute | None = None, stream: StreamLike = None) -> Array:
     """Batched general matrix multiply, ``alpha * op(a) @ op(b) + beta * c``.
 
     For every batch index ``i`` (batch dimensions broadcast as in :func:`numpy.matmul`)::

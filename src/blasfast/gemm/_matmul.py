@@ -2,11 +2,15 @@
 on the batched GEMM kernels, and the array library's own ``matmul`` for the dtypes they do
 not compute."""
 
+from typing import Any
+
 import numpy as np
 
 from .. import _backend, _checks, _dask, _dtypes
 from .._backend import get_array_module
 from .._errors import message
+from .._typing import Array, ArrayLike, DTypeLike, StreamLike
+from ._args import Compute
 from ._batched import _gemm
 from ._docs import _COMMON_NOTES, _RESULT_DTYPES
 
@@ -73,7 +77,9 @@ def _cast_into(op, xp, out, r, result):
     xp.copyto(out, r, casting="same_kind")
 
 
-def matmul(a, b, out=None, *, dtype=None, compute=None, stream=None, **kwargs):
+def matmul(a: ArrayLike, b: ArrayLike, out: Array | tuple[Array] | None = None, *,
+           dtype: DTypeLike = None, compute: Compute | None = None,
+           stream: StreamLike = None, **kwargs: Any) -> Array:
     """Matrix product with :func:`numpy.matmul`'s semantics: its shapes and result dtypes.
 
     A drop-in for ``numpy.matmul`` and ``cupy.matmul``. A 1-D ``a`` is a row vector and a

@@ -11,13 +11,21 @@ computes (CPU path). :meth:`BatchedGemm.capture` records the launch into a CUDA 
 """
 
 import warnings
+from typing import Any, Literal
 
 import numpy as np
 
 from .. import _backend
 from .._errors import message
-from ._args import _data_ptr, _validate
+from .._typing import Array, ArrayLike, StreamLike
+from ._args import Compute, _data_ptr, _validate
+from ._config import SimtTile, SmallTile
 from ._core import _CUPY, _KIND_NAMES, _NUMPY, _Core, _signature, candidate_tiles
+from ._tc import TcTile
+
+#: A tile of the configuration tables (what :attr:`BatchedGemm.tile` and the keys of
+#: :meth:`BatchedGemm.autotune`'s timings are).
+Tile = SmallTile | SimtTile | TcTile
 
 __all__ = ["BatchedGemm", "GemmGraph"]
 
@@ -110,8 +118,10 @@ class BatchedGemm:
     RuntimeError: BatchedGemm.execute: the plan is closed
     """
 
-    def __init__(self, a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False,
-                 compute=None, out=None):
+    def __init__(self, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
+                 alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False,
+                 trans_b: bool = False, compute: Compute | None = None,
+                 out: Array | None = None) -> None:
         if isinstance(a, (list, tuple)):
             raise TypeError(message(_OP, "a must be an array; the pointer-array form (lists "
                                          "of matrices) is not planned, call "
@@ -142,22 +152,49 @@ class BatchedGemm:
 
     # ------------------------------------------------------------------ properties
     # Read-only: the prebuilt launch holds them; a new value needs a new plan.
-    alpha = property(lambda self: self._alpha, doc="The planned alpha.")
-    beta = property(lambda self: self._beta, doc="The planned beta.")
-    trans_a = property(lambda self: self._trans_a, doc="Whether op(A) is A transposed.")
-    trans_b = property(lambda self: self._trans_b, doc="Whether op(B) is B transposed.")
-    shape = property(lambda self: self._shape, doc="The result's shape.")
-    dtype = property(lambda self: self._dtype, doc="The result's dtype.")
-    compute = property(lambda self: self._compute, doc="The resolved precision.")
+    @property
+    def alpha(self) -> float:
+        """The planned alpha."""
+        return self._alpha
 
     @property
-    def tile(self):
+    def beta(self) -> float:
+        """The planned beta."""
+        return self._beta
+
+    @property
+    def trans_a(self) -> bool:
+        """Whether op(A) is A transposed."""
+        return self._trans_a
+
+    @property
+    def trans_b(self) -> bool:
+        """Whether op(B) is B transposed."""
+        return self._trans_b
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The result's shape."""
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The result's dtype."""
+        return self._dtype
+
+    @property
+    def compute(self) -> Compute:
+        """The resolved precision."""
+        return self._compute
+
+    @property
+    def tile(self) -> Tile | None:
         """The configuration table's tile the GPU path launches, or None (see the class)."""
         core = self._core
         return None if core is None else core.tile
 
     @property
-    def device(self):
+    def device(self) -> Literal["cpu", "emulator", "cuda"]:
         """Where the plan runs: ``'cpu'``, ``'emulator'`` or ``'cuda'`` (raises once closed)."""
         core = self._live("device")
         return ("cpu", "emulator", "cuda")[core.kind]
@@ -189,7 +226,9 @@ class BatchedGemm:
                               f"{sig[1]}, got shape {x.shape} and strides {x.strides}; "
                               "make a new plan (or call blasfast.batched_gemm)"))
 
-    def execute(self, a=None, b=None, c=None, out=None, stream=None):
+    def execute(self, a: ArrayLike | None = None, b: ArrayLike | None = None,
+                c: ArrayLike | None = None, out: Array | None = None,
+                stream: StreamLike = None) -> Array:
         """Run the planned GEMM, on the planned operands or on new ones like them.
 
         Parameters
@@ -287,7 +326,7 @@ class BatchedGemm:
                                       "strides)"))
 
     # ------------------------------------------------------------------ tuning, graphs
-    def autotune(self, repeat=20):
+    def autotune(self, repeat: int = 20) -> dict[Tile, float]:
         """Time every candidate tile for this exact problem and keep the fastest.
 
         On a CUDA device (CuPy), each tile of the configuration tables that can run the
@@ -348,7 +387,7 @@ class BatchedGemm:
             self._prebuild()
         return times
 
-    def capture(self, stream=None):
+    def capture(self, stream: StreamLike = None) -> "GemmGraph":
         """Record the launch into a CUDA graph and return a :class:`GemmGraph` to replay it.
 
         The graph reads the plan's operands and writes the plan's ``out`` (allocated now
@@ -399,17 +438,17 @@ class BatchedGemm:
         return GemmGraph(self, graph, stream)
 
     # ------------------------------------------------------------------ lifetime
-    def close(self):
+    def close(self) -> None:
         """Drop the configuration, the operands and any captured graph (idempotent)."""
         self._core = None
         self._a = self._b = self._c = self._out = None
         self._graph = self._launch = None
 
-    def __enter__(self):
+    def __enter__(self) -> "BatchedGemm":
         self._live("__enter__")
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         self.close()
         return False
 
@@ -450,15 +489,27 @@ class GemmGraph:
     :meth:`~BatchedGemm.execute` on the same arrays. ``captured`` says which.
     """
 
-    def __init__(self, plan, graph, stream):
+    def __init__(self, plan: "BatchedGemm", graph: Any, stream: Any) -> None:
         self._plan, self._graph, self._stream = plan, graph, stream
 
     @property
-    def captured(self):
+    def captured(self) -> bool:
         """True when a CUDA graph was recorded (a real GPU)."""
         return self._graph is not None
 
-    def launch(self, stream=None):
+    def launch(self, stream: StreamLike = None) -> Array:
+        """Replay the captured launch (or run the plan's :meth:`BatchedGemm.execute`).
+
+        Parameters
+        ----------
+        stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
+            The stream to replay on (default: the capture stream).
+
+        Returns
+        -------
+        array
+            The plan's ``out``.
+        """
         plan = self._plan
         plan._live("launch")
         if self._graph is None:

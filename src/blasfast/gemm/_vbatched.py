@@ -11,10 +11,12 @@ Three layers, as everywhere in blasfast:
   also routes lists of same-shape matrices (the pointer-array form) through it;
 * ``kernels/gemm_vbatched.cu``: the kernel, built on the shared tile ``gemm_tile_simt``.
 
-It imports no other module of the package but :mod:`._cpu` (the CPU path).
+It imports no other module of the package but :mod:`._cpu` (the CPU path) and
+:mod:`._args` (for the ``compute`` annotation).
 """
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +24,9 @@ from .. import _backend, _checks
 from .._dtypes import (COMPUTE, CTYPE, GEMM_INPUT_DTYPES, bfloat16, float16, float32,
                       gemm_precision)
 from .._errors import message
+from .._typing import Array, ArrayLike, StreamLike
 from ..kernels import _compile
+from ._args import Compute
 from ._cpu import _gemm_cpu_product
 
 __all__ = ["gemm_vbatched"]
@@ -380,8 +384,11 @@ def _validate(op, xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
 
 # --- the public function -----------------------------------------------------------------
 
-def gemm_vbatched(a_list, b_list, c_list=None, *, alpha=1.0, beta=0.0, trans_a=False,
-                  trans_b=False, out=None, compute=None, stream=None):
+def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
+                  c_list: Sequence[ArrayLike] | None = None, *, alpha: float = 1.0,
+                  beta: float = 0.0, trans_a: bool = False, trans_b: bool = False,
+                  out: Sequence[Array] | None = None, compute: Compute | None = None,
+                  stream: StreamLike = None) -> list[Array]:
     """Variable-size batched matrix multiply, ``alpha * op(A_i) @ op(B_i) + beta * C_i``.
 
     For every item ``i`` of the lists, with its own sizes ``M_i``, ``N_i``, ``K_i``::
