@@ -8,7 +8,8 @@ import cycle among them, the old module files gone, the public names where they 
 from the sources by ``test_fft_imports.import_graph``) and dynamically (each module imports
 first in a fresh interpreter, plainly -- ``python -c "import blasfast.conv._geom"`` -- and
 with ``blasfast`` and ``blasfast.conv`` stubbed as bare packages, so that no ``__init__``
-imports the rest before it).
+imports the rest before it). Last, the public functions' annotations (``py.typed``) are
+complete, resolve, and name the choices the run-time checks accept.
 """
 
 import ast
@@ -20,6 +21,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import typing
 
 import pytest
 
@@ -146,3 +148,22 @@ def test_every_conv_module_imports_first_in_a_fresh_interpreter(mode):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1]) == 2 * len(SUBMODULES)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_conv_function_is_annotated(name):
+    """Every parameter and the return annotated, and resolvable (no dangling forward
+    reference): what ``py.typed`` promises a type checker."""
+    func = getattr(blasfast.conv, name)
+    params = inspect.signature(func).parameters
+    hints = typing.get_type_hints(func)
+    assert set(hints) == set(params) | {"return"}, (set(params) | {"return"}) - set(hints)
+
+
+def test_the_literal_annotations_are_the_run_time_choices():
+    from blasfast.conv import _algorithm, _geom
+
+    assert typing.get_args(_algorithm.Algorithm) == _algorithm.ALGORITHMS
+    assert set(typing.get_args(_algorithm.Chosen)) == set(_algorithm.ALGORITHMS) - {"auto"}
+    modes = [a for a in typing.get_args(_geom.Padding) if typing.get_origin(a) is typing.Literal]
+    assert [typing.get_args(m) for m in modes] == [_geom.PADDING_MODES]

@@ -1,11 +1,17 @@
 """Which algorithm a convolution runs: the names, the 'auto' rule, and whether a requested
 algorithm applies to the geometry (:func:`conv2d_algorithm` answers it for shapes alone)."""
 
+from typing import Literal, get_args
+
 from .. import _checks
 from .._errors import message
-from ._geom import make_geom
+from ._geom import IntPair, Padding, Shape, make_geom
 
-ALGORITHMS = ("auto", "winograd", "winograd_nonfused", "gemm", "fft")
+#: ``algorithm=`` of the ops, and what :func:`conv2d_algorithm` answers (never 'auto').
+Algorithm = Literal["auto", "winograd", "winograd_nonfused", "gemm", "fft"]
+Chosen = Literal["winograd", "winograd_nonfused", "gemm", "fft"]
+
+ALGORITHMS = get_args(Algorithm)
 WINOGRAD = ("winograd", "winograd_nonfused")
 
 #: 'auto' takes Winograd when it applies (3x3, stride 1, dilation 1) and both GEMM sides
@@ -79,8 +85,9 @@ def require_winograd(op, geom, algorithm="winograd", via_u=False):
             op, f"{what} needs dilation 1, got dilation {geom.dilation}; {fix}"))
 
 
-def conv2d_algorithm(x_shape, w_shape, *, stride=1, padding=0, dilation=1, algorithm="auto",
-                     gpu=False):
+def conv2d_algorithm(x_shape: Shape, w_shape: Shape, *, stride: IntPair = 1,
+                     padding: Padding = 0, dilation: IntPair = 1,
+                     algorithm: Algorithm = "auto", gpu: bool = False) -> Chosen:
     """The algorithm :func:`conv2d` (and the backward passes) would run for these shapes.
 
     Parameters

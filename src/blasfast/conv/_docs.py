@@ -1,7 +1,11 @@
 """Documentation text shared by the convolution ops (numpydoc sections, filled in by
 :func:`doc`)."""
 
+from typing import Any, Callable, TypeVar
+
 from ._algorithm import AUTO_RULE
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _SHARED_PARAMS = """
     stride : int or (int, int), optional
@@ -83,8 +87,9 @@ _SHARED_NOTES = """
     (im2col). cuDNN's fprop/dgrad/wgrad naming and NCHW/KCRS layouts."""
 
 
-def doc(f):
-    """Fill in ``{params}``, ``{stream}``, ``{raises}`` and ``{notes}`` of ``f``'s docstring."""
+def doc(f: _F) -> _F:
+    """Fill in ``{params}``, ``{stream}``, ``{raises}`` and ``{notes}`` of ``f``'s docstring
+    (typed, so that a type checker sees the decorated function's own signature)."""
     f.__doc__ = (f.__doc__.replace("{params}", _SHARED_PARAMS.replace("{rule}", AUTO_RULE))
                  .replace("{stream}", _STREAM_PARAM.strip())
                  .replace("{raises}", _SHARED_RAISES).replace("{notes}", _SHARED_NOTES))

@@ -6,14 +6,16 @@ import numpy as np
 from .. import _dask
 from .._backend import get_array_module
 from .._errors import message
+from .._typing import Array, ArrayLike, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
-from ._algorithm import WINOGRAD
-from ._geom import make_geom
+from ._algorithm import WINOGRAD, Algorithm
+from ._geom import IntPair, Padding, make_geom
 
 
 @_docs.doc
-def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto",
-           w_winograd=None, stream=None):
+def conv2d(x: ArrayLike, w: ArrayLike, bias: ArrayLike | None = None, *, stride: IntPair = 1,
+           padding: Padding = 0, dilation: IntPair = 1, algorithm: Algorithm = "auto",
+           w_winograd: ArrayLike | None = None, stream: StreamLike = None) -> Array:
     """2-D convolution (cross-correlation, as deep-learning frameworks define it), NCHW.
 
     ::
@@ -90,7 +92,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, algorithm="auto"
         return _im2col.fprop(xp, x, w, bias, geom, dtype)
 
 
-def winograd_filter_transform(w, *, stream=None):
+def winograd_filter_transform(w: ArrayLike, *, stream: StreamLike = None) -> Array:
     """Winograd F(2x2, 3x3) filter transform, ``U = G g G^T`` for every filter.
 
     ::

@@ -4,14 +4,16 @@ backward data) and :func:`conv2d_wgrad` (w.r.t. the filters, backward filter).""
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import Array, ArrayLike, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
-from ._algorithm import WINOGRAD
-from ._geom import make_geom
+from ._algorithm import WINOGRAD, Algorithm
+from ._geom import IntPair, Padding, Shape, make_geom
 
 
 @_docs.doc
-def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="auto",
-                 w_winograd=None, stream=None):
+def conv2d_dgrad(dy: ArrayLike, w: ArrayLike, x_shape: Shape, *, stride: IntPair = 1,
+                 padding: Padding = 0, dilation: IntPair = 1, algorithm: Algorithm = "auto",
+                 w_winograd: ArrayLike | None = None, stream: StreamLike = None) -> Array:
     """Gradient of :func:`conv2d` with respect to its input (cuDNN's backward data).
 
     ::
@@ -84,8 +86,9 @@ def conv2d_dgrad(dy, w, x_shape, *, stride=1, padding=0, dilation=1, algorithm="
 
 
 @_docs.doc
-def conv2d_wgrad(x, dy, w_shape, *, stride=1, padding=0, dilation=1, algorithm="auto",
-                 stream=None):
+def conv2d_wgrad(x: ArrayLike, dy: ArrayLike, w_shape: Shape, *, stride: IntPair = 1,
+                 padding: Padding = 0, dilation: IntPair = 1, algorithm: Algorithm = "auto",
+                 stream: StreamLike = None) -> Array:
     """Gradient of :func:`conv2d` with respect to its filters (cuDNN's backward filter).
 
     ::
