@@ -8,7 +8,7 @@ after the current epoch, and may define ``on_train_end(model)``.
 import math
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from .. import _checks
 from . import _args
@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # a cycle at run time (model imports this module); blasfast.n
     from .model import Sequential  # binds the name here once Sequential exists
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
+
+#: What ``mode=`` takes; the check accepts its values.
+Mode = Literal["auto", "min", "max"]
 
 
 class Callback:
@@ -55,7 +58,7 @@ class Callback:
 
 
 def _mode(monitor, mode, owner):
-    _checks.choice(owner, "mode", mode, ("auto", "min", "max"))
+    _checks.choice(owner, "mode", mode, get_args(Mode))
     if mode == "auto":
         mode = "max" if "acc" in monitor else "min"
     return mode
@@ -114,7 +117,7 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
-                 mode: Literal["auto", "min", "max"] = "auto",
+                 mode: Mode = "auto",
                  restore_best_weights: bool = False) -> None:
         monitor = _args.string("EarlyStopping", "monitor", monitor)
         patience = _checks.integer("EarlyStopping", "patience", patience, minimum=0)
@@ -191,7 +194,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
                  save_best_only: bool = False,
-                 mode: Literal["auto", "min", "max"] = "auto") -> None:
+                 mode: Mode = "auto") -> None:
         path = _args.path("ModelCheckpoint", "path", path)
         monitor = _args.string("ModelCheckpoint", "monitor", monitor)
         save_best_only = _checks.flag("ModelCheckpoint", "save_best_only", save_best_only)

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from .._typing import DTypeLike
-from .conv_layers import Conv2D, Flatten, MaxPool2D, Reshape
+from .conv_layers import Algorithm, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .model import Sequential
 
@@ -66,7 +66,7 @@ def image_shape(n_features: int) -> tuple[int, int, int]:
 def build_cnn(image_shape: Sequence[int], n_classes: int, *, channels: Sequence[int] = (16, 32),
               hidden: Sequence[int] = (128,),
               activation: Literal["relu", "tanh", "sigmoid"] = "relu",
-              algorithm: Literal["auto", "winograd", "winograd_nonfused", "gemm"] = "auto",
+              algorithm: Algorithm = "auto",
               rng: int | np.random.Generator | None = None,
               dtype: DTypeLike = np.float32) -> Sequential:
     """A small CNN as a :class:`~blasfast.nn.Sequential` (see the module docstring).

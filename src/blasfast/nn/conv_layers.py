@@ -9,7 +9,7 @@ how :meth:`blasfast.nn.Sequential.load` restores a model.
 """
 
 import math
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from .. import _checks
 from .._backend import get_array_module
 from .._typing import Array, ArrayLike, DTypeLike
 from . import _args
-from .layers import Layer
+from .layers import Init, Layer
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape"]
 
@@ -26,6 +26,8 @@ __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape"]
 #: of pairs ((top, bottom), (left, right)), ``'same'`` or ``'valid'``.
 Padding = Union[int, tuple[int, int], tuple[tuple[int, int], tuple[int, int]],
                 Literal["same", "valid"]]
+#: The algorithms of Conv2D (those of :func:`blasfast.conv.conv2d` with a backward pass).
+Algorithm = Literal["auto", "winograd", "winograd_nonfused", "gemm"]
 
 
 def _pair(name, owner, v):
@@ -107,10 +109,10 @@ class Conv2D(Layer):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: Padding = 0,
-                 algorithm: Literal["auto", "winograd", "winograd_nonfused", "gemm"] = "auto",
+                 algorithm: Algorithm = "auto",
                  *, dilation: int | tuple[int, int] = 1,
                  rng: int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
-                 init: Literal["he", "glorot"] = "he") -> None:
+                 init: Init = "he") -> None:
         super().__init__()
         c = _checks.integer("Conv2D", "in_channels", in_channels, minimum=1)
         k = _checks.integer("Conv2D", "out_channels", out_channels, minimum=1)
@@ -118,7 +120,7 @@ class Conv2D(Layer):
         _pair("stride", "Conv2D", stride)
         dil = _pair("dilation", "Conv2D", dilation)
         dtype = _args.float_dtype("Conv2D", "dtype", dtype)
-        _checks.choice("Conv2D", "init", init, ("he", "glorot"))
+        _checks.choice("Conv2D", "init", init, get_args(Init))
         if not isinstance(algorithm, str):
             raise TypeError(f"Conv2D: algorithm must be 'auto', 'winograd', "
                             f"'winograd_nonfused' or 'gemm', got {_args.describe(algorithm)}")

@@ -16,7 +16,7 @@ model runs on either side. The GEMMs of :class:`Dense` go through
 """
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..gemm import batched_gemm
 from . import _args
 
 __all__ = ["Layer", "Dense", "ReLU", "Tanh", "Sigmoid"]
+
+#: The weight initializations of Dense and Conv2D (``init=``); the checks accept its values.
+Init = Literal["he", "glorot"]
 
 
 class Layer:
@@ -184,12 +187,12 @@ class Dense(Layer):
 
     def __init__(self, in_features: int, out_features: int, *,
                  rng: int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
-                 init: Literal["he", "glorot"] = "he") -> None:
+                 init: Init = "he") -> None:
         super().__init__()
         in_features = _checks.integer("Dense", "in_features", in_features, minimum=1)
         out_features = _checks.integer("Dense", "out_features", out_features, minimum=1)
         dtype = _args.float_dtype("Dense", "dtype", dtype)
-        init = _checks.choice("Dense", "init", init, ("he", "glorot"))
+        init = _checks.choice("Dense", "init", init, get_args(Init))
         gen = _args.generator("Dense", "rng", rng)
         if init == "he":
             w = gen.standard_normal((in_features, out_features)) * math.sqrt(2.0 / in_features)

@@ -2,7 +2,7 @@
 rows/columns and channels into smaller Dense and Conv2D layers (the work is in
 :mod:`blasfast.nn._compact`), and shared-weight multi-sparsity models."""
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -16,9 +16,9 @@ from .model import Sequential
 
 __all__ = ["prune", "compact", "weight_sparsity", "MultiSparsity"]
 
-METHODS = ("irregular", "row", "column", "block")
-#: The pruning methods, :data:`METHODS` as a type.
+#: The pruning methods (the type; :data:`METHODS` is its values, what the checks accept).
 Method = Literal["irregular", "row", "column", "block"]
+METHODS = get_args(Method)
 #: The masks of one layer: parameter name -> boolean host array of the parameter's shape.
 Masks = dict[str, npt.NDArray[np.bool_]]
 
