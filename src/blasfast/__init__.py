@@ -3,7 +3,8 @@
 Batched GEMM, convolutions, FFTs and mixed-precision solvers, with a NumPy-like API.
 
 Every op takes NumPy arrays (CPU path) or CuPy / CUDA arrays (GPU path) and returns the
-same kind. Nothing is compiled at import.
+same kind; a PyTorch tensor (CPU or CUDA) gives a tensor back, zero-copy through DLPack,
+and a Dask array a lazy Dask array. Nothing is compiled at import.
 """
 
 from ._errors import KernelCompileError as KernelCompileError

@@ -5,7 +5,9 @@ An op receives arrays; their kind picks the path:
 * ``numpy.ndarray`` (or anything else array-like on the host: lists, scalars) -> CPU path;
 * ``cupy.ndarray``, or any object exposing ``__cuda_array_interface__`` or a ``__dlpack__``
   whose device is CUDA (PyTorch, JAX, Numba tensors) -> GPU path, converted zero-copy with
-  ``cupy.asarray`` / ``cupy.from_dlpack``. The result is a ``cupy.ndarray``;
+  ``cupy.asarray`` / ``cupy.from_dlpack``. The result is a ``cupy.ndarray``, which the
+  public ops give back as the caller's kind (a PyTorch tensor, an array-API array; see
+  :mod:`blasfast._interop`);
 * ``blasfast.emulator.ndarray`` (emulated device memory) -> the same GPU path, its kernels
   run by the CUDA emulator; the result is an emulated array.
 

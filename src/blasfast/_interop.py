@@ -32,6 +32,7 @@ The wrapper costs one type check per argument when no foreign array is passed; n
 here imports PyTorch unless a tensor was passed (then it is already imported).
 """
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -227,6 +228,29 @@ def _out_origins(given, native):
     return {id(native): given}
 
 
+def scan(op, values):
+    """The one foreign kind among ``values``, or None (for stateful objects, which keep
+    the kind of the arrays they were made with); TypeError for two foreign libraries."""
+    return _scan(op, values)
+
+
+def to_native(op, kind, name, value):
+    """``value`` (an array of ``kind``, a native array, None, or a list of arrays) as a
+    NumPy/CuPy array viewing the same memory."""
+    return _convert_in(op, kind, name, value)
+
+
+def device(kind):
+    """A context manager making the CUDA device of ``kind``'s tensors current (nothing for
+    host arrays)."""
+    index = kind.cuda_index
+    if index is None:
+        return contextlib.nullcontext()
+    import cupy
+
+    return cupy.cuda.Device(index)
+
+
 def callers_kind(func: _F) -> _F:
     """Decorate a public op so that foreign arrays (PyTorch, array-API libraries) come back
     as their own kind; see the module docstring.
@@ -254,16 +278,11 @@ def callers_kind(func: _F) -> _F:
             else:
                 arguments[name] = _convert_in(op, kind, name, v)
         origins = _out_origins(out_given, arguments.get(out_name)) if out_name else {}
-        index = kind.cuda_index
-        if index is not None and stream_name and arguments.get(stream_name) is None:
+        if (kind.cuda_index is not None and stream_name
+                and arguments.get(stream_name) is None):
             arguments[stream_name] = kind.current_stream()
-        if index is None:
+        with device(kind):
             result = func(*bound.args, **bound.kwargs)
-        else:
-            import cupy
-
-            with cupy.cuda.Device(index):
-                result = func(*bound.args, **bound.kwargs)
         return _convert_out(kind, result, origins)
 
     wrapper.__signature__ = sig

@@ -10,8 +10,10 @@ from .._typing import Array, ArrayLike, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
 from ._algorithm import WINOGRAD, Algorithm
 from ._geom import IntPair, Padding, make_geom
+from .._interop import callers_kind as _callers_kind
 
 
+@_callers_kind
 @_docs.doc
 def conv2d(x: ArrayLike, w: ArrayLike, bias: ArrayLike | None = None, *, stride: IntPair = 1,
            padding: Padding = 0, dilation: IntPair = 1, algorithm: Algorithm = "auto",
@@ -92,6 +94,7 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: ArrayLike | None = None, *, stride:
         return _im2col.fprop(xp, x, w, bias, geom, dtype)
 
 
+@_callers_kind
 def winograd_filter_transform(w: ArrayLike, *, stream: StreamLike = None) -> Array:
     """Winograd F(2x2, 3x3) filter transform, ``U = G g G^T`` for every filter.
 

@@ -8,8 +8,10 @@ from .._typing import Array, ArrayLike, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
 from ._algorithm import WINOGRAD, Algorithm
 from ._geom import IntPair, Padding, Shape, make_geom
+from .._interop import callers_kind as _callers_kind
 
 
+@_callers_kind
 @_docs.doc
 def conv2d_dgrad(dy: ArrayLike, w: ArrayLike, x_shape: Shape, *, stride: IntPair = 1,
                  padding: Padding = 0, dilation: IntPair = 1, algorithm: Algorithm = "auto",
@@ -85,6 +87,7 @@ def conv2d_dgrad(dy: ArrayLike, w: ArrayLike, x_shape: Shape, *, stride: IntPair
         return _im2col.dgrad(xp, dy, w, geom, dtype)
 
 
+@_callers_kind
 @_docs.doc
 def conv2d_wgrad(x: ArrayLike, dy: ArrayLike, w_shape: Shape, *, stride: IntPair = 1,
                  padding: Padding = 0, dilation: IntPair = 1, algorithm: Algorithm = "auto",

@@ -13,6 +13,7 @@ from .._errors import message
 from .._typing import Array, ArrayLike, StreamLike
 from . import _args, _transforms
 from ._args import Axes, Precision
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["fftconvolve", "conv2d_fft"]
 
@@ -80,6 +81,7 @@ def _centered(arr, newshape):
     return arr[tuple(slice(s, s + n) for s, n in zip(start, newshape))]
 
 
+@_callers_kind
 def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Literal["full", "same", "valid"] = "full",
                 axes: int | Axes | None = None, *, precision: Precision | None = None,
                 stream: StreamLike = None) -> Array:

@@ -19,6 +19,7 @@ from ._args import Axes, Lengths, Norm, Precision
 from ._args import _axis, _check_norm, _check_stream, _cook_nd, _length, _operand, _resize, \
     _routes, _scale, _working_dtypes
 from ._docs import doc as _doc
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2",
            "irfft2", "rfftn", "irfftn"]
@@ -98,6 +99,7 @@ def _one_axis(op, a, n, axis):
 # Public functions.
 # ---------------------------------------------------------------------------------------
 
+@_callers_kind
 @_doc
 def fft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
         precision: Precision | None = None, stream: StreamLike = None) -> Array:
@@ -155,6 +157,7 @@ def fft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = 
     return _c2c("fft", a, s, axes, norm, False, precision, stream)
 
 
+@_callers_kind
 @_doc
 def ifft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
          precision: Precision | None = None, stream: StreamLike = None) -> Array:
@@ -205,6 +208,7 @@ def ifft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None =
     return _c2c("ifft", a, s, axes, norm, True, precision, stream)
 
 
+@_callers_kind
 @_doc
 def fftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
          norm: Norm | None = None, *, precision: Precision | None = None,
@@ -253,6 +257,7 @@ def fftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
     return _c2c("fftn", a, s, axes, norm, False, precision, stream)
 
 
+@_callers_kind
 @_doc
 def ifftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
           norm: Norm | None = None, *, precision: Precision | None = None,
@@ -300,6 +305,7 @@ def ifftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
     return _c2c("ifftn", a, s, axes, norm, True, precision, stream)
 
 
+@_callers_kind
 @_doc
 def fft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
          norm: Norm | None = None, *, precision: Precision | None = None,
@@ -349,6 +355,7 @@ def fft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
     return _c2c("fft2", a, s, axes, norm, False, precision, stream)
 
 
+@_callers_kind
 @_doc
 def ifft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
           norm: Norm | None = None, *, precision: Precision | None = None,
@@ -395,6 +402,7 @@ def ifft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
     return _c2c("ifft2", a, s, axes, norm, True, precision, stream)
 
 
+@_callers_kind
 @_doc
 def rfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
          precision: Precision | None = None, stream: StreamLike = None) -> Array:
@@ -443,6 +451,7 @@ def rfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None =
     return _r2c("rfft", a, s, axes, norm, precision, stream)
 
 
+@_callers_kind
 @_doc
 def irfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
           precision: Precision | None = None, stream: StreamLike = None) -> Array:
@@ -495,6 +504,7 @@ def irfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None 
     return _c2r("irfft", a, s, axes, norm, precision, stream)
 
 
+@_callers_kind
 @_doc
 def rfftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
           norm: Norm | None = None, *, precision: Precision | None = None,
@@ -545,6 +555,7 @@ def rfftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
     return _r2c("rfftn", a, s, axes, norm, precision, stream)
 
 
+@_callers_kind
 @_doc
 def irfftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
            norm: Norm | None = None, *, precision: Precision | None = None,
@@ -596,6 +607,7 @@ def irfftn(a: ArrayLike, s: Lengths | None = None, axes: Axes | None = None,
     return _c2r("irfftn", a, s, axes, norm, precision, stream)
 
 
+@_callers_kind
 @_doc
 def rfft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
           norm: Norm | None = None, *, precision: Precision | None = None,
@@ -642,6 +654,7 @@ def rfft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
     return _r2c("rfft2", a, s, axes, norm, precision, stream)
 
 
+@_callers_kind
 @_doc
 def irfft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
            norm: Norm | None = None, *, precision: Precision | None = None,

@@ -22,6 +22,7 @@ from . import _core
 from ._args import Compute, _validate
 from ._docs import _COMMON_NOTES, _PRECISION_TABLE, _RESULT_DTYPES
 from ._vbatched import _gemm_vbatched
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["batched_gemm"]
 
@@ -38,6 +39,7 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
     return core.run(a, b, c, out, alpha, beta, stream)
 
 
+@_callers_kind
 def batched_gemm(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
                  alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False,
                  trans_b: bool = False, out: Array | None = None,
@@ -164,9 +166,10 @@ def batched_gemm(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
                  stream)
 
 
-batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES).replace(
-    "{table}", _PRECISION_TABLE.strip().replace("\n    ", "\n        ")).replace(
-    "{dtypes}", _RESULT_DTYPES.strip().replace("\n    ", "\n        "))
+if batched_gemm.__doc__ is not None:  # None under python -OO
+    batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES).replace(
+        "{table}", _PRECISION_TABLE.strip().replace("\n    ", "\n        ")).replace(
+        "{dtypes}", _RESULT_DTYPES.strip().replace("\n    ", "\n        "))
 
 
 def _gemm_list(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):

@@ -13,6 +13,7 @@ from .._typing import Array, ArrayLike, DTypeLike, StreamLike
 from ._args import Compute
 from ._batched import _gemm
 from ._docs import _COMMON_NOTES, _RESULT_DTYPES
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["matmul"]
 
@@ -77,6 +78,7 @@ def _cast_into(op, xp, out, r, result):
     xp.copyto(out, r, casting="same_kind")
 
 
+@_callers_kind
 def matmul(a: ArrayLike, b: ArrayLike, out: Array | tuple[Array] | None = None, *,
            dtype: DTypeLike = None, compute: Compute | None = None,
            stream: StreamLike = None, **kwargs: Any) -> Array:
@@ -251,5 +253,6 @@ def _host_operand(op, name, x):
                 f"{_checks.describe(x)} ({exc})")) from None
 
 
-matmul.__doc__ = matmul.__doc__.replace("{notes}", _COMMON_NOTES).replace(
-    "{dtypes}", _RESULT_DTYPES.strip())
+if matmul.__doc__ is not None:  # None under python -OO
+    matmul.__doc__ = matmul.__doc__.replace("{notes}", _COMMON_NOTES).replace(
+        "{dtypes}", _RESULT_DTYPES.strip())

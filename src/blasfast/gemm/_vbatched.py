@@ -28,6 +28,7 @@ from .._typing import Array, ArrayLike, StreamLike
 from ..kernels import _compile
 from ._args import Compute
 from ._cpu import _gemm_cpu_product
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["gemm_vbatched"]
 
@@ -384,6 +385,7 @@ def _validate(op, xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
 
 # --- the public function -----------------------------------------------------------------
 
+@_callers_kind
 def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
                   c_list: Sequence[ArrayLike] | None = None, *, alpha: float = 1.0,
                   beta: float = 0.0, trans_a: bool = False, trans_b: bool = False,

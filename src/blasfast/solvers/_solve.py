@@ -12,6 +12,7 @@ from . import _args, _errstate, _factor, _refine, _scaling, _small_cpu
 from . import _solveinfo as S
 from ._failures import handle_failures
 from ._solveinfo import SolveInfo
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["solve"]
 
@@ -82,6 +83,7 @@ def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine:
           return_info: bool) -> Array | tuple[Array, SolveInfo]: ...
 
 
+@_callers_kind
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
           refine: Refine = "auto", tol: float | None = None, max_iter: int = 50,
           fallback: bool = True, overwrite_a: bool = False, overwrite_b: bool = False,

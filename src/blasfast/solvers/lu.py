@@ -12,6 +12,7 @@ from .._errors import LinAlgError, message
 from .._typing import Array, ArrayLike
 from . import _args, _errstate, _factor, _lu_cpu
 from ._solve import WORKING, check_system
+from .._interop import callers_kind as _callers_kind
 
 __all__ = ["LUFactors", "lu_factor", "lu_solve"]
 
@@ -84,6 +85,7 @@ def _rebuild(lu, piv, dtype, row_scale, col_scale):
     return LUFactors(lu, piv, dtype=dtype, row_scale=row_scale, col_scale=col_scale)
 
 
+@_callers_kind
 def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: bool = False,
               overwrite_a: bool = False, check_finite: bool = True) -> LUFactors:
     """LU factorization with partial pivoting, ``P A = L U``, in a chosen precision.
@@ -116,7 +118,9 @@ def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: boo
     LUFactors
         ``(lu, piv)``; ``lu`` float32 for the low precisions (the FP32 panels and the FP32
         trailing matrix hold the factors; only the update operands were rounded), float64
-        for 'float64'; same kind as ``a``.
+        for 'float64'; NumPy or CuPy as ``a`` is (for a PyTorch tensor ``a``, the NumPy
+        or CuPy view of its memory's kind: the record keeps those arrays, and
+        :func:`lu_solve` gives a tensor back for a tensor ``b``).
 
     Raises
     ------
@@ -208,6 +212,7 @@ def _stack(xp, lus, storage, s, n):
     return xp.stack(lus).astype(storage, copy=False)
 
 
+@_callers_kind
 def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, *,
              trans: Literal[0, "N"] = 0, overwrite_b: bool = False,
              check_finite: bool = True) -> Array:
