@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _interop
 from .._errors import message
 from .._typing import Array, ArrayLike, StreamLike
 from ._args import Compute, _data_ptr, _validate
@@ -126,6 +126,13 @@ class BatchedGemm:
             raise TypeError(message(_OP, "a must be an array; the pointer-array form (lists "
                                          "of matrices) is not planned, call "
                                          "blasfast.batched_gemm or blasfast.gemm_vbatched"))
+        # A plan made with PyTorch tensors (or another foreign kind) keeps their memory as
+        # NumPy/CuPy views and gives results of that kind back (blasfast._interop).
+        kind = self._kind = _interop.scan(_OP, (a, b, c, out))
+        self._out_caller = out
+        if kind is not None:
+            a, b, c, out = (_interop.to_native(_OP, kind, name, x)
+                            for name, x in (("a", a), ("b", b), ("c", c), ("out", out)))
         xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape = _validate(
             _OP, a, b, c, alpha, beta, trans_a, trans_b, out, compute, None)
         self._core = _Core(xp, a, b, c, out, beta == 0, trans_a, trans_b, compute,
@@ -260,6 +267,40 @@ class BatchedGemm:
         RuntimeError
             If the plan is closed.
         """
+        if self._kind is None:
+            return self._execute(a, b, c, out, stream)
+        return self._execute_in_kind(a, b, c, out, stream)
+
+    def _execute_in_kind(self, a, b, c, out, stream):
+        """:meth:`execute` for a plan made with foreign arrays (PyTorch tensors): new
+        operands of that kind are viewed as NumPy/CuPy, CUDA tensors run on PyTorch's
+        current stream by default, and the result comes back in the caller's kind."""
+        kind, op = self._kind, f"{_OP}.execute"
+        other = _interop.scan(op, (a, b, c, out))
+        if other is not None and other.name != kind.name:
+            raise TypeError(message(op, f"operands must be {kind.name} arrays, as planned, "
+                                        f"got {other.name} arrays"))
+        out_given = out
+        a, b, c, out = (_interop.to_native(op, kind, name, x)
+                        for name, x in (("a", a), ("b", b), ("c", c), ("out", out)))
+        if stream is None and kind.cuda_index is not None:
+            stream = kind.current_stream()
+        with _interop.device(kind):
+            r = self._execute(a, b, c, out, stream)
+        return out_given if out_given is not None else self._in_kind(r)
+
+    def _in_kind(self, r):
+        """Result ``r`` in the plan's kind; the planned ``out`` as the same object each
+        time."""
+        if self._kind is None:
+            return r
+        if r is self._out:
+            if self._out_caller is None:
+                self._out_caller = self._kind.from_native(r)
+            return self._out_caller
+        return self._kind.from_native(r)
+
+    def _execute(self, a, b, c, out, stream):
         core = self._core
         if core is None:
             self._live()
@@ -441,7 +482,7 @@ class BatchedGemm:
     def close(self) -> None:
         """Drop the configuration, the operands and any captured graph (idempotent)."""
         self._core = None
-        self._a = self._b = self._c = self._out = None
+        self._a = self._b = self._c = self._out = self._out_caller = None
         self._graph = self._launch = None
 
     def __enter__(self) -> "BatchedGemm":
@@ -517,4 +558,4 @@ class GemmGraph:
         if stream is not None:
             stream = _backend.as_stream("GemmGraph.launch", stream, plan._core.xp)
         self._graph.launch(stream if stream is not None else self._stream)
-        return plan._out
+        return plan._in_kind(plan._out)
