@@ -229,3 +229,16 @@ def test_the_gemm_package_reexports_only_its_public_names():
     public = {n for n, v in vars(gemm).items()
               if not n.startswith("_") and not isinstance(v, type(gemm))}
     assert public == set(gemm.__all__)
+
+
+def test_the_package_imports_and_runs_under_python_OO():
+    """``python -OO`` strips docstrings; the code that fills shared text into them must
+    leave a function without one alone (it raised AttributeError at import before)."""
+    code = ("import numpy as np, blasfast as bf; "
+            "assert bf.batched_gemm.__doc__ is None; "
+            "r = bf.matmul(np.eye(3), np.arange(9.0).reshape(3, 3)); "
+            "assert (r == np.arange(9.0).reshape(3, 3)).all(); "
+            "assert bf.conv2d_algorithm((1, 8, 8, 8), (8, 8, 3, 3)) in bf.conv.ALGORITHMS")
+    done = subprocess.run([sys.executable, "-OO", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -130,4 +130,5 @@ def conv2d_algorithm(x_shape: Shape, w_shape: Shape, *, stride: IntPair = 1,
     return choose(op, algorithm, geom, gpu=gpu)
 
 
-conv2d_algorithm.__doc__ = conv2d_algorithm.__doc__.replace("{rule}", AUTO_RULE)
+if conv2d_algorithm.__doc__ is not None:  # None under python -OO
+    conv2d_algorithm.__doc__ = conv2d_algorithm.__doc__.replace("{rule}", AUTO_RULE)

@@ -90,6 +90,8 @@ _SHARED_NOTES = """
 def doc(f: _F) -> _F:
     """Fill in ``{params}``, ``{stream}``, ``{raises}`` and ``{notes}`` of ``f``'s docstring
     (typed, so that a type checker sees the decorated function's own signature)."""
+    if f.__doc__ is None:  # python -OO strips docstrings
+        return f
     f.__doc__ = (f.__doc__.replace("{params}", _SHARED_PARAMS.replace("{rule}", AUTO_RULE))
                  .replace("{stream}", _STREAM_PARAM.strip())
                  .replace("{raises}", _SHARED_RAISES).replace("{notes}", _SHARED_NOTES))
