@@ -3,6 +3,7 @@
 
 from typing import Any, Callable, TypeVar
 
+from .._docs import STREAM_PARAM
 from ._algorithm import AUTO_RULE
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -26,12 +27,6 @@ _SHARED_PARAMS = """
         ``'fft'`` (forward only): :mod:`blasfast.fft`'s FFT convolution, dilation 1 and
         symmetric padding, its own precision rules (see ``blasfast.fft``)."""
 
-_STREAM_PARAM = """
-    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream); an
-        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
-        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
-        host (NumPy) arrays (``ValueError``)."""
 
 _SHARED_RAISES = """
     TypeError
@@ -93,6 +88,6 @@ def doc(f: _F) -> _F:
     if f.__doc__ is None:  # python -OO strips docstrings
         return f
     f.__doc__ = (f.__doc__.replace("{params}", _SHARED_PARAMS.replace("{rule}", AUTO_RULE))
-                 .replace("{stream}", _STREAM_PARAM.strip())
+                 .replace("{stream}", STREAM_PARAM)
                  .replace("{raises}", _SHARED_RAISES).replace("{notes}", _SHARED_NOTES))
     return f

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _checks, _dask
 from .. import gemm as _gemm
 from .._backend import get_array_module
+from .._docs import STREAM_PARAM
 from .._errors import message
 from .._typing import Array, ArrayLike, StreamLike
 from . import _args, _transforms
@@ -114,11 +115,7 @@ def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Literal["full", "same", "v
         either input is double precision, an integer or bool, the common type is FP64 and
         the convolution runs in FP64 (``precision`` None or 'fp64'). The pointwise product
         is in the working precision (FP32 or FP64).
-    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream); an
-        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
-        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
-        host (NumPy) arrays (``ValueError``).
+    {stream}
 
     Returns
     -------
@@ -182,6 +179,10 @@ def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Literal["full", "same", "v
     # everything on one stream: the transforms and the products between them
     with contextlib.nullcontext() if stream is None else stream:
         return _fftconvolve_nocheck(op, xp, in1, in2, mode, axes, dtype, route)
+
+
+if fftconvolve.__doc__ is not None:  # None under python -OO
+    fftconvolve.__doc__ = fftconvolve.__doc__.replace("{stream}", STREAM_PARAM)
 
 
 def _fftconvolve_nocheck(op, xp, in1, in2, mode, axes, dtype, route):

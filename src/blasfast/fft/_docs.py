@@ -4,6 +4,8 @@
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._docs import STREAM_PARAM
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _PARAM_PRECISION = """precision : {None, 'split16', 'fp32', 'fp16'}, optional
@@ -26,11 +28,7 @@ _PARAM_PRECISION = """precision : {None, 'split16', 'fp32', 'fp16'}, optional
         algorithm on a power-of-two transform of length ``>= 2n - 1`` (about 3x the work,
         2-3x the error). float64, complex128, integer and bool input always runs in FP64
         (``scipy.fft`` / cuFFT): ``precision`` must then be None or 'fp64'.
-    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream); an
-        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
-        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
-        host (NumPy) arrays (``ValueError``)."""
+    {stream}"""
 
 _PARAM_NORM = """norm : {None, 'backward', 'ortho', 'forward'}, optional
         Normalization as in :mod:`numpy.fft`: 'backward' (the default, None) leaves the
@@ -93,6 +91,6 @@ def doc(f: _F) -> _F:
     if f.__doc__ is None:
         return f
     f.__doc__ = (f.__doc__.replace("{precision}", _PARAM_PRECISION)
-                 .replace("{norm}", _PARAM_NORM).replace("{raises}", _RAISES)
+                 .replace("{stream}", STREAM_PARAM).replace("{norm}", _PARAM_NORM).replace("{raises}", _RAISES)
                  .replace("{notes}", _NOTES).replace("{references}", _REFERENCES))
     return f

@@ -16,6 +16,7 @@ Three layers, as everywhere in blasfast:
 import numpy as np
 
 from .. import _backend, _checks, _dask
+from .._docs import STREAM_PARAM
 from .._errors import message
 from .._typing import Array, ArrayLike, StreamLike
 from . import _core
@@ -82,11 +83,7 @@ def batched_gemm(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
 
         {table}
 
-    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream); an
-        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
-        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
-        host (NumPy) arrays (``ValueError``).
+    {stream}
 
     Returns
     -------
@@ -168,6 +165,7 @@ def batched_gemm(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
 
 if batched_gemm.__doc__ is not None:  # None under python -OO
     batched_gemm.__doc__ = batched_gemm.__doc__.replace("{notes}", _COMMON_NOTES).replace(
+        "{stream}", STREAM_PARAM).replace(
         "{table}", _PRECISION_TABLE.strip().replace("\n    ", "\n        ")).replace(
         "{dtypes}", _RESULT_DTYPES.strip().replace("\n    ", "\n        "))
 

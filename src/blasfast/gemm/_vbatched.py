@@ -23,6 +23,7 @@ import numpy as np
 from .. import _backend, _checks
 from .._dtypes import (COMPUTE, CTYPE, GEMM_INPUT_DTYPES, bfloat16, float16, float32,
                       gemm_precision)
+from .._docs import STREAM_PARAM
 from .._errors import message
 from .._typing import Array, ArrayLike, StreamLike
 from ..kernels import _compile
@@ -423,11 +424,7 @@ def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
         float64; float32 inputs in float32 or, with ``'tf32'``, with operands rounded to
         TF32 (10-bit mantissa) and float32 accumulation; float16 and bfloat16 inputs are
         multiplied with float32 accumulation.
-    stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
-        GPU path only: the stream to launch on (default: CuPy's current stream); an
-        integer ``cudaStream_t`` handle or a CUDA-stream-protocol object (e.g.
-        ``torch.cuda.Stream``) is wrapped as ``ExternalStream``. Must be None with
-        host (NumPy) arrays (``ValueError``).
+    {stream}
 
     Returns
     -------
@@ -495,6 +492,10 @@ def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
     """
     return _gemm_vbatched(_OP, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, out,
                           compute, stream)
+
+
+if gemm_vbatched.__doc__ is not None:  # None under python -OO
+    gemm_vbatched.__doc__ = gemm_vbatched.__doc__.replace("{stream}", STREAM_PARAM)
 
 
 def _gemm_vbatched(op, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, out, compute,
