@@ -17,8 +17,8 @@ from blasfast import _interop
 RNG = np.random.default_rng()
 
 
-class FakeArray:
-    """An array of a foreign library: DLPack out, ``__array_namespace__`` for the way in."""
+class DLPackOnly:
+    """A DLPack producer with no namespace: no known way to build its kind."""
 
     def __init__(self, a):
         self.a = a
@@ -28,6 +28,10 @@ class FakeArray:
 
     def __dlpack_device__(self):
         return self.a.__dlpack_device__()
+
+
+class FakeArray(DLPackOnly):
+    """An array of a foreign library: DLPack out, ``__array_namespace__`` for the way in."""
 
     def __array_namespace__(self, api_version=None):
         return fake_xp
@@ -45,19 +49,6 @@ class OtherArray(FakeArray):
 
 other_xp = types.SimpleNamespace(from_dlpack=lambda x: OtherArray(np.from_dlpack(x)))
 OtherArray.__module__ = "otherlib.arrays"
-
-
-class DLPackOnly:
-    """A DLPack producer with no namespace: no known way to build its kind."""
-
-    def __init__(self, a):
-        self.a = a
-
-    def __dlpack__(self, **kwargs):
-        return self.a.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self.a.__dlpack_device__()
 
 
 def test_an_array_api_array_in_gives_its_kind_out():
