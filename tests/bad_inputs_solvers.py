@@ -264,3 +264,31 @@ EXEMPT = {
         "reason", "method", "backward_error", "threshold", "history", "factor", "refine",
         "scaling", "path")},
 }
+
+
+class _Stream:
+    """Looks like a CUDA stream (a ``ptr`` handle, a context manager) without a GPU."""
+
+    ptr = 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# stream=: the same rule as every other family (blasfast._backend.as_stream).
+for _f, _call in ((bs.solve, lambda **kw: bs.solve(_A, _B, **kw)),
+                  (bs.lu_factor, lambda **kw: bs.lu_factor(_A, **kw)),
+                  (bs.lu_solve, lambda **kw: bs.lu_solve(_LU, _B, **kw))):
+    CASES += [
+        Case(_f, "stream", lambda _c=_call: _c(stream="default"), TypeError,
+             "must be None, a cupy.cuda.Stream, .*got str 'default'"),
+        Case(_f, "stream", lambda _c=_call: _c(stream=-1), ValueError,
+             "must be a handle >= 0, got -1", label="negative"),
+        Case(_f, "stream", lambda _c=_call: _c(stream=0), ValueError,
+             "applies to device arrays only.*got int 0", label="int-host-arrays"),
+        Case(_f, "stream", lambda _c=_call: _c(stream=_Stream()), ValueError,
+             "applies to device .*arrays only", label="host-array"),
+    ]

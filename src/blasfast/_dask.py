@@ -347,6 +347,7 @@ def solve(func, a, b, kwargs):
             "False (the SolveInfo of a lazy result is not available before it is computed; "
             "call blasfast.solve on computed blocks for it)")
     _refuse(op, "overwrite_b", kwargs.get("overwrite_b"), "False")
+    _refuse(op, "stream", kwargs.get("stream"), "None")
     xp = _chunk_xp(op, a, b)
     a, b = _as_dask((a, b))
     vector = getattr(b, "ndim", 0) == getattr(a, "ndim", 0) - 1

@@ -4,10 +4,11 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .. import _checks, _dask, _dtypes
+from .. import _backend, _checks, _dask, _dtypes
 from .._backend import get_array_module
 from .._errors import message
-from .._typing import Array, ArrayLike
+from .._docs import STREAM_PARAM
+from .._typing import Array, ArrayLike, StreamLike
 from . import _args, _errstate, _factor, _refine, _scaling, _small_cpu
 from . import _solveinfo as S
 from ._failures import handle_failures
@@ -66,28 +67,31 @@ def _as_stacks(xp, a, b, vector, batch, n, k):
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
           tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
           overwrite_a: bool = ..., overwrite_b: bool = ...,
-          return_info: Literal[False] = ...) -> Array: ...
+          return_info: Literal[False] = ..., stream: StreamLike = ...) -> Array: ...
 
 
 @overload
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
           tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
           overwrite_a: bool = ..., overwrite_b: bool = ...,
-          return_info: Literal[True]) -> tuple[Array, SolveInfo]: ...
+          return_info: Literal[True],
+          stream: StreamLike = ...) -> tuple[Array, SolveInfo]: ...
 
 
 @overload
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
           tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
           overwrite_a: bool = ..., overwrite_b: bool = ...,
-          return_info: bool) -> Array | tuple[Array, SolveInfo]: ...
+          return_info: bool,
+          stream: StreamLike = ...) -> Array | tuple[Array, SolveInfo]: ...
 
 
 @_callers_kind
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
           refine: Refine = "auto", tol: float | None = None, max_iter: int = 50,
           fallback: bool = True, overwrite_a: bool = False, overwrite_b: bool = False,
-          return_info: bool = False) -> Array | tuple[Array, SolveInfo]:
+          return_info: bool = False,
+          stream: StreamLike = None) -> Array | tuple[Array, SolveInfo]:
     """Solve ``A x = b`` to working accuracy, factoring ``A`` in a low precision.
 
     The mixed-precision solver of Haidar, Tomov, Dongarra and Higham (SC'18): LU with
@@ -134,6 +138,7 @@ def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
         and dtype; otherwise ``b`` is left alone.
     return_info : bool
         Also return a :class:`SolveInfo`.
+    {stream}
 
     Returns
     -------
@@ -259,7 +264,8 @@ def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
     if _dask.any_dask(a, b):  # a lazy Dask array, mapped over the stack
         return _dask.solve(solve, a, b, dict(
             factor=factor, refine=refine, tol=tol, max_iter=max_iter, fallback=fallback,
-            overwrite_a=overwrite_a, overwrite_b=overwrite_b, return_info=return_info))
+            overwrite_a=overwrite_a, overwrite_b=overwrite_b, return_info=return_info,
+            stream=stream))
     _checks.array_operand(op, "a", a)
     _checks.array_operand(op, "b", b)
     factor = _args.factor_name(op, "factor", factor, _factor.FACTORS)
@@ -272,23 +278,28 @@ def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
     overwrite_b = _checks.flag(op, "overwrite_b", overwrite_b)
     return_info = _checks.flag(op, "return_info", return_info)
     xp, (a, b) = get_array_module(op, a, b)
-    vector, batch, n, k = check_system(op, a, b)
-    wdtype = a.dtype
-    a3, b3 = _as_stacks(xp, a, b, vector, batch, n, k)
-    x3, info = _solve_stacks(xp, a3, b3, factor=factor, refine=refine, tol=tol,
-                             max_iter=int(max_iter), fallback=fallback, wdtype=wdtype)
-    codes = info["status"]
-    info = _shape_info(info, batch)
-    x = x3.reshape(batch + (n, k))
-    if vector:
-        x = x[..., 0]
-    handle_failures(op, info, stacked=len(batch) > 0, mode=_errstate.resolve(len(batch) > 0),
-                    codes=codes)
-    if overwrite_b and x.shape == b.shape and b.dtype == wdtype and \
-            (xp is not np or b.flags.writeable):
-        b[...] = x
-        x = b
-    return (x, info) if return_info else x
+    with _backend.stream_context(op, stream, xp):  # every launch and copy, on the GPU path
+        vector, batch, n, k = check_system(op, a, b)
+        wdtype = a.dtype
+        a3, b3 = _as_stacks(xp, a, b, vector, batch, n, k)
+        x3, info = _solve_stacks(xp, a3, b3, factor=factor, refine=refine, tol=tol,
+                                 max_iter=int(max_iter), fallback=fallback, wdtype=wdtype)
+        codes = info["status"]
+        info = _shape_info(info, batch)
+        x = x3.reshape(batch + (n, k))
+        if vector:
+            x = x[..., 0]
+        handle_failures(op, info, stacked=len(batch) > 0,
+                        mode=_errstate.resolve(len(batch) > 0), codes=codes)
+        if overwrite_b and x.shape == b.shape and b.dtype == wdtype and \
+                (xp is not np or b.flags.writeable):
+            b[...] = x
+            x = b
+        return (x, info) if return_info else x
+
+
+if solve.__doc__ is not None:  # None under python -OO
+    solve.__doc__ = solve.__doc__.replace("{stream}", STREAM_PARAM)
 
 
 def _solve_stacks(xp, a3, b3, *, factor, refine, tol, max_iter, fallback, wdtype):

@@ -6,10 +6,11 @@ from typing import Any, Literal
 import numpy as np
 from scipy.linalg import LinAlgWarning
 
-from .. import _checks
+from .. import _backend, _checks
 from .._backend import get_array_module, is_device_array
+from .._docs import STREAM_PARAM
 from .._errors import LinAlgError, message
-from .._typing import Array, ArrayLike
+from .._typing import Array, ArrayLike, StreamLike
 from . import _args, _errstate, _factor, _lu_cpu
 from ._solve import WORKING, check_system
 from .._interop import callers_kind as _callers_kind
@@ -87,7 +88,8 @@ def _rebuild(lu, piv, dtype, row_scale, col_scale):
 
 @_callers_kind
 def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: bool = False,
-              overwrite_a: bool = False, check_finite: bool = True) -> LUFactors:
+              overwrite_a: bool = False, check_finite: bool = True,
+              stream: StreamLike = None) -> LUFactors:
     """LU factorization with partial pivoting, ``P A = L U``, in a chosen precision.
 
     Parameters
@@ -112,6 +114,7 @@ def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: boo
         in the factor's storage dtype).
     check_finite : bool
         Raise ``ValueError`` for NaN/Inf in ``a`` (default, as SciPy).
+    {stream}
 
     Returns
     -------
@@ -163,43 +166,44 @@ def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: boo
     _checks.flag(op, "overwrite_a", overwrite_a)
     check_finite = _checks.flag(op, "check_finite", check_finite)
     xp, (a,) = get_array_module(op, a)
-    _checks.dtype_in(op, "a", a.dtype, WORKING)
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(message(op, f"a must be a square matrix or a stack of them "
-                                     f"(..., n, n), got shape {a.shape}"))
-    if dtype is None:
-        dtype = "float64" if a.dtype == np.float64 else "float32"
-    batch, n = a.shape[:-2], a.shape[-1]
-    s = int(np.prod(batch, dtype=np.int64))
-    a3 = a.reshape(s, n, n).astype(np.float64, copy=False)
-    if check_finite and s and n and not bool(xp.isfinite(a3).all()):
-        raise ValueError(message(op, "a must not contain NaN or Inf"))
-    use_scale = bool(scale) and n > _lu_cpu.block_size(n)
-    storage = np.float64 if dtype == "float64" else np.float32
-    if s == 0 or n == 0:
-        return LUFactors(xp.zeros(a.shape, storage), xp.zeros(batch + (n,), np.int32),
-                         dtype=dtype)
-    fac = _factor.factorize(xp, a3, dtype, scale=use_scale)
-    failed = np.flatnonzero((fac.code == _factor.OVERFLOW) | ~fac.finite)
-    if failed.size:
-        i = failed[0]
-        where = f"matrix {np.unravel_index(i, batch)}: " if batch else ""
-        raise LinAlgError(message(op, f"{where}{fac.reason[i]}"
-                                      + ("" if use_scale else "; pass scale=True")))
-    zero = np.flatnonzero(fac.info > 0)
-    if zero.size:
-        warnings.warn(message(op, f"{fac.reason[zero[0]]}: the matrix is singular"
-                                  + (f" ({zero.size} of {s} matrices)" if batch else "")),
-                      LinAlgWarning, stacklevel=2)
-    lu = _stack(xp, fac.lu, storage, s, n)
-    piv = xp.stack([xp.asarray(p, dtype=np.int32) for p in fac.piv])
-    perm = None if xp is np else xp.stack(fac.perm)
-    r = c = None
-    if fac.r is not None:
-        r, c = fac.r.reshape(batch + (n,)), fac.c.reshape(batch + (n,))
-    return LUFactors(lu.reshape(batch + (n, n)) if batch else lu[0],
-                     piv.reshape(batch + (n,)), dtype=dtype, row_scale=r, col_scale=c,
-                     perm=None if perm is None else perm.reshape(batch + (n,)))
+    with _backend.stream_context(op, stream, xp):  # every launch and copy
+        _checks.dtype_in(op, "a", a.dtype, WORKING)
+        if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+            raise ValueError(message(op, f"a must be a square matrix or a stack of them "
+                                         f"(..., n, n), got shape {a.shape}"))
+        if dtype is None:
+            dtype = "float64" if a.dtype == np.float64 else "float32"
+        batch, n = a.shape[:-2], a.shape[-1]
+        s = int(np.prod(batch, dtype=np.int64))
+        a3 = a.reshape(s, n, n).astype(np.float64, copy=False)
+        if check_finite and s and n and not bool(xp.isfinite(a3).all()):
+            raise ValueError(message(op, "a must not contain NaN or Inf"))
+        use_scale = bool(scale) and n > _lu_cpu.block_size(n)
+        storage = np.float64 if dtype == "float64" else np.float32
+        if s == 0 or n == 0:
+            return LUFactors(xp.zeros(a.shape, storage), xp.zeros(batch + (n,), np.int32),
+                             dtype=dtype)
+        fac = _factor.factorize(xp, a3, dtype, scale=use_scale)
+        failed = np.flatnonzero((fac.code == _factor.OVERFLOW) | ~fac.finite)
+        if failed.size:
+            i = failed[0]
+            where = f"matrix {np.unravel_index(i, batch)}: " if batch else ""
+            raise LinAlgError(message(op, f"{where}{fac.reason[i]}"
+                                          + ("" if use_scale else "; pass scale=True")))
+        zero = np.flatnonzero(fac.info > 0)
+        if zero.size:
+            warnings.warn(message(op, f"{fac.reason[zero[0]]}: the matrix is singular"
+                                      + (f" ({zero.size} of {s} matrices)" if batch else "")),
+                          LinAlgWarning, stacklevel=2)
+        lu = _stack(xp, fac.lu, storage, s, n)
+        piv = xp.stack([xp.asarray(p, dtype=np.int32) for p in fac.piv])
+        perm = None if xp is np else xp.stack(fac.perm)
+        r = c = None
+        if fac.r is not None:
+            r, c = fac.r.reshape(batch + (n,)), fac.c.reshape(batch + (n,))
+        return LUFactors(lu.reshape(batch + (n, n)) if batch else lu[0],
+                         piv.reshape(batch + (n,)), dtype=dtype, row_scale=r, col_scale=c,
+                         perm=None if perm is None else perm.reshape(batch + (n,)))
 
 
 def _stack(xp, lus, storage, s, n):
@@ -215,7 +219,7 @@ def _stack(xp, lus, storage, s, n):
 @_callers_kind
 def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, *,
              trans: Literal[0, "N"] = 0, overwrite_b: bool = False,
-             check_finite: bool = True) -> Array:
+             check_finite: bool = True, stream: StreamLike = None) -> Array:
     """Solve ``A x = b`` with the factors of :func:`lu_factor` (``scipy.linalg`` semantics).
 
     Parameters
@@ -232,6 +236,7 @@ def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, 
         Accepted for SciPy compatibility; ``b`` is never modified.
     check_finite : bool
         Raise ``ValueError`` for NaN/Inf in ``lu`` or ``b``.
+    {stream}
 
     Returns
     -------
@@ -283,89 +288,94 @@ def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, 
     _checks.flag(op, "overwrite_b", overwrite_b)
     check_finite = _checks.flag(op, "check_finite", check_finite)
     xp, (lu, piv, b) = get_array_module(op, lu, piv, b)
-    _checks.dtype_in(op, "lu", lu.dtype, WORKING)
-    _checks.dtype_in(op, "b", b.dtype, WORKING)
-    if np.dtype(piv.dtype).kind not in "iu":
-        raise TypeError(message(op, f"piv must have an integer dtype (LAPACK pivots), got "
-                                    f"{np.dtype(piv.dtype).name}"))
-    vector, batch, n, k = check_system(op, lu, b.astype(lu.dtype, copy=False), "lu")
-    if piv.shape != lu.shape[:-1]:
-        raise ValueError(message(op, f"piv must have shape {lu.shape[:-1]}, got {piv.shape}"))
-    for name, sc in (("row_scale", getattr(lu_and_piv, "row_scale", None)),
-                     ("col_scale", getattr(lu_and_piv, "col_scale", None))):
-        if sc is not None and tuple(sc.shape) != tuple(lu.shape[:-1]):
-            raise ValueError(message(op, f"lu_and_piv.{name} must have shape "
-                                         f"{lu.shape[:-1]}, got {tuple(sc.shape)}"))
-    rdtype = np.result_type(lu.dtype, b.dtype)
-    if check_finite and not (bool(xp.isfinite(lu).all()) and bool(xp.isfinite(b).all())):
-        raise ValueError(message(op, "lu and b must not contain NaN or Inf"))
-    s = int(np.prod(batch, dtype=np.int64))
-    b2 = b[..., None] if vector else b
-    b3 = xp.broadcast_to(b2, batch + (n, k)).reshape(s, n, k).astype(np.float64)
-    lbatch = lu.shape[:-2]
-    ls = int(np.prod(lbatch, dtype=np.int64))
-    idx = np.broadcast_to(np.arange(ls).reshape(lbatch), batch).reshape(s) if s else \
-        np.zeros(0, np.int64)
-    lu3 = lu.reshape(ls, n, n)
-    piv3 = piv.reshape(ls, n)
-    perm3 = getattr(lu_and_piv, "_perm", None)   # kept by lu_factor on the GPU path
-    if perm3 is not None and (tuple(perm3.shape) != tuple(lu.shape[:-1])
-                              or not is_device_array(perm3) == (xp is not np)
-                              or np.dtype(perm3.dtype).kind not in "iu"):
-        raise ValueError(message(op, f"lu_and_piv.perm must be an integer array of shape "
-                                     f"{lu.shape[:-1]} on lu's device, got "
-                                     f"{_checks.describe(perm3)}"))
-    perm3 = None if perm3 is None else perm3.reshape(ls, n)
-    rs = getattr(lu_and_piv, "row_scale", None)
-    cs = getattr(lu_and_piv, "col_scale", None)
-    if rs is not None:
-        b3 = b3 * rs.reshape(ls, n)[idx][:, :, None]
-    x = xp.empty((s, n, k), dtype=rdtype)
-    # One read-back for two checks, before any LAPACK call or kernel launch: every pivot
-    # in [0, n) (an out-of-range one made LAPACK ?getrs write out of bounds: a crash) and
-    # no exactly zero diagonal entry of U.
-    if ls and n:
-        flags = _host(xp.concatenate([
-            (xp.diagonal(lu3, axis1=1, axis2=2) != 0).all(axis=1),
-            ((piv3 >= 0) & (piv3 < n)).all(axis=1)]
-            + ([] if perm3 is None else [((perm3 >= 0) & (perm3 < n)).all(axis=1)])))
-        singular, piv_ok = ~flags[:ls], flags[ls:2 * ls]
-        if perm3 is not None and not flags[2 * ls:].all():
-            raise ValueError(message(op, f"lu_and_piv.perm must hold row indices in [0, {n})"
-                                         " (a row permutation, as lu_factor keeps it)"))
-    else:
-        singular, piv_ok = np.zeros(ls, bool), np.ones(ls, bool)
-    if not piv_ok.all():
-        p = _host(piv3[int(np.flatnonzero(~piv_ok)[0])])
-        where = f"matrix {np.unravel_index(int(np.flatnonzero(~piv_ok)[0]), lbatch)}: " \
-            if lbatch else ""
-        raise ValueError(message(op, f"piv must hold row indices in [0, {n}) (0-based LAPACK "
-                                     f"pivots, as scipy.linalg.lu_factor returns), got "
-                                     f"{where}entries from {int(p.min())} to {int(p.max())}"))
-    for j in range(s):
-        i = idx[j]
-        if singular[i]:
-            x[j] = np.nan
-            continue
-        lu_i = lu3[i].astype(rdtype, copy=False)
-        if xp is np:
-            x[j] = _lu_cpu.getrs(lu_i, piv3[i].astype(np.int32, copy=False), b3[j])
+    with _backend.stream_context(op, stream, xp):  # every launch and copy
+        _checks.dtype_in(op, "lu", lu.dtype, WORKING)
+        _checks.dtype_in(op, "b", b.dtype, WORKING)
+        if np.dtype(piv.dtype).kind not in "iu":
+            raise TypeError(message(op, f"piv must have an integer dtype (LAPACK pivots), got "
+                                        f"{np.dtype(piv.dtype).name}"))
+        vector, batch, n, k = check_system(op, lu, b.astype(lu.dtype, copy=False), "lu")
+        if piv.shape != lu.shape[:-1]:
+            raise ValueError(message(op, f"piv must have shape {lu.shape[:-1]}, got {piv.shape}"))
+        for name, sc in (("row_scale", getattr(lu_and_piv, "row_scale", None)),
+                         ("col_scale", getattr(lu_and_piv, "col_scale", None))):
+            if sc is not None and tuple(sc.shape) != tuple(lu.shape[:-1]):
+                raise ValueError(message(op, f"lu_and_piv.{name} must have shape "
+                                             f"{lu.shape[:-1]}, got {tuple(sc.shape)}"))
+        rdtype = np.result_type(lu.dtype, b.dtype)
+        if check_finite and not (bool(xp.isfinite(lu).all()) and bool(xp.isfinite(b).all())):
+            raise ValueError(message(op, "lu and b must not contain NaN or Inf"))
+        s = int(np.prod(batch, dtype=np.int64))
+        b2 = b[..., None] if vector else b
+        b3 = xp.broadcast_to(b2, batch + (n, k)).reshape(s, n, k).astype(np.float64)
+        lbatch = lu.shape[:-2]
+        ls = int(np.prod(lbatch, dtype=np.int64))
+        idx = np.broadcast_to(np.arange(ls).reshape(lbatch), batch).reshape(s) if s else \
+            np.zeros(0, np.int64)
+        lu3 = lu.reshape(ls, n, n)
+        piv3 = piv.reshape(ls, n)
+        perm3 = getattr(lu_and_piv, "_perm", None)   # kept by lu_factor on the GPU path
+        if perm3 is not None and (tuple(perm3.shape) != tuple(lu.shape[:-1])
+                                  or not is_device_array(perm3) == (xp is not np)
+                                  or np.dtype(perm3.dtype).kind not in "iu"):
+            raise ValueError(message(op, f"lu_and_piv.perm must be an integer array of shape "
+                                         f"{lu.shape[:-1]} on lu's device, got "
+                                         f"{_checks.describe(perm3)}"))
+        perm3 = None if perm3 is None else perm3.reshape(ls, n)
+        rs = getattr(lu_and_piv, "row_scale", None)
+        cs = getattr(lu_and_piv, "col_scale", None)
+        if rs is not None:
+            b3 = b3 * rs.reshape(ls, n)[idx][:, :, None]
+        x = xp.empty((s, n, k), dtype=rdtype)
+        # One read-back for two checks, before any LAPACK call or kernel launch: every pivot
+        # in [0, n) (an out-of-range one made LAPACK ?getrs write out of bounds: a crash) and
+        # no exactly zero diagonal entry of U.
+        if ls and n:
+            flags = _host(xp.concatenate([
+                (xp.diagonal(lu3, axis1=1, axis2=2) != 0).all(axis=1),
+                ((piv3 >= 0) & (piv3 < n)).all(axis=1)]
+                + ([] if perm3 is None else [((perm3 >= 0) & (perm3 < n)).all(axis=1)])))
+            singular, piv_ok = ~flags[:ls], flags[ls:2 * ls]
+            if perm3 is not None and not flags[2 * ls:].all():
+                raise ValueError(message(op, f"lu_and_piv.perm must hold row indices in [0, {n})"
+                                             " (a row permutation, as lu_factor keeps it)"))
         else:
-            from . import _lu_gpu
+            singular, piv_ok = np.zeros(ls, bool), np.ones(ls, bool)
+        if not piv_ok.all():
+            p = _host(piv3[int(np.flatnonzero(~piv_ok)[0])])
+            where = f"matrix {np.unravel_index(int(np.flatnonzero(~piv_ok)[0]), lbatch)}: " \
+                if lbatch else ""
+            raise ValueError(message(op, f"piv must hold row indices in [0, {n}) (0-based LAPACK "
+                                         f"pivots, as scipy.linalg.lu_factor returns), got "
+                                         f"{where}entries from {int(p.min())} to {int(p.max())}"))
+        for j in range(s):
+            i = idx[j]
+            if singular[i]:
+                x[j] = np.nan
+                continue
+            lu_i = lu3[i].astype(rdtype, copy=False)
+            if xp is np:
+                x[j] = _lu_cpu.getrs(lu_i, piv3[i].astype(np.int32, copy=False), b3[j])
+            else:
+                from . import _lu_gpu
 
-            perm = (perm3[i] if perm3 is not None else _lu_gpu.ipiv_to_perm(piv3[i]))
-            x[j] = _lu_gpu.getrs(lu_i, perm, b3[j].astype(rdtype))
-    if cs is not None:
-        x = (x * cs.reshape(ls, n)[idx][:, :, None]).astype(rdtype)
-    bad = [j for j in range(s) if singular[idx[j]]]
-    if bad:
-        mode = _errstate.resolve(bool(batch))
-        text = ("U has an exactly zero diagonal entry: the matrix is singular"
-                + (f" ({len(bad)} of {s} systems; their x is NaN)" if batch else ""))
-        if mode == "raise":
-            raise LinAlgError(message(op, text))
-        if mode == "warn":
-            warnings.warn(message(op, text), LinAlgWarning, stacklevel=2)
-    x = x.reshape(batch + (n, k))
-    return x[..., 0] if vector else x
+                perm = (perm3[i] if perm3 is not None else _lu_gpu.ipiv_to_perm(piv3[i]))
+                x[j] = _lu_gpu.getrs(lu_i, perm, b3[j].astype(rdtype))
+        if cs is not None:
+            x = (x * cs.reshape(ls, n)[idx][:, :, None]).astype(rdtype)
+        bad = [j for j in range(s) if singular[idx[j]]]
+        if bad:
+            mode = _errstate.resolve(bool(batch))
+            text = ("U has an exactly zero diagonal entry: the matrix is singular"
+                    + (f" ({len(bad)} of {s} systems; their x is NaN)" if batch else ""))
+            if mode == "raise":
+                raise LinAlgError(message(op, text))
+            if mode == "warn":
+                warnings.warn(message(op, text), LinAlgWarning, stacklevel=2)
+        x = x.reshape(batch + (n, k))
+        return x[..., 0] if vector else x
 
+
+for _f in (lu_factor, lu_solve):
+    if _f.__doc__ is not None:  # None under python -OO
+        _f.__doc__ = _f.__doc__.replace("{stream}", STREAM_PARAM)
