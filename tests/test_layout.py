@@ -6,10 +6,10 @@ Two checks of the cycles: a static one (the module-level imports of every module
 package, read with :mod:`ast`, form no cycle; the ``gemm`` <-> ``plans`` cycle of the
 single-file layout is the regression it guards against) and a dynamic one (each module
 imports alone in a fresh interpreter, with the packages above it stubbed so that neither
-``blasfast/__init__.py`` nor ``blasfast/gemm/__init__.py`` imports the rest first).
+``blasfast/__init__.py`` nor ``blasfast/gemm/__init__.py`` imports the rest first). Both
+checkers live in ``layout_checks``, shared with the conv and fft layout tests.
 """
 
-import ast
 import importlib
 import importlib.util
 import pathlib
@@ -19,98 +19,12 @@ import sys
 import pytest
 
 import blasfast
+from layout_checks import find_cycles, import_each_first, import_graph
 
 ROOT = pathlib.Path(blasfast.__file__).parent
 GEMM = ROOT / "gemm"
 GEMM_MODULES = sorted(f"blasfast.gemm.{p.stem}" for p in GEMM.glob("*.py")
                       if p.stem != "__init__")
-
-
-def _module_name(path, root=ROOT, package="blasfast"):
-    rel = path.relative_to(root).with_suffix("")
-    parts = [package, *rel.parts]
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _resolve(importer, is_package, level, module):
-    """The absolute name ``from <level dots><module> import ...`` refers to."""
-    if level == 0:
-        return module
-    base = importer.split(".")
-    if not is_package:
-        base.pop()
-    base = base[:len(base) - (level - 1)]
-    return ".".join(base + ([module] if module else []))
-
-
-def _is_type_checking(test):
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
-            or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def module_level_imports(path, name, known):
-    """The modules of ``known`` that module ``name`` (file ``path``) imports when it runs:
-    its top-level import statements (those inside functions run later, not at import;
-    those under ``if TYPE_CHECKING:`` never run).
-
-    ``from X import y`` counts as importing ``X.y`` when that is a module, else ``X``.
-    """
-    tree = ast.parse(path.read_text(), str(path))
-    is_package = path.name == "__init__.py"
-    found = set()
-
-    def visit(stmts):
-        for node in stmts:
-            if isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                target = _resolve(name, is_package, node.level, node.module)
-                for alias in node.names:
-                    sub = f"{target}.{alias.name}"
-                    found.add(sub if sub in known else target)
-            elif isinstance(node, ast.If) and _is_type_checking(node.test):
-                visit(node.orelse)  # the body runs for type checkers only
-            elif isinstance(node, (ast.If, ast.Try, ast.With)):
-                for field in ("body", "orelse", "finalbody", "handlers"):
-                    for child in getattr(node, field, ()):
-                        visit(child.body if isinstance(child, ast.ExceptHandler) else [child])
-    visit(tree.body)
-    return {m for m in found if m in known and m != name}
-
-
-def import_graph(root=ROOT, package="blasfast"):
-    """``{module: set of modules it imports at module level}`` over the package's files."""
-    files = {_module_name(p, root, package): p for p in root.rglob("*.py")}
-    return {name: module_level_imports(path, name, files) for name, path in files.items()}
-
-
-def find_cycle(graph, nodes):
-    """A cycle (list of modules, first == last) through the modules ``nodes`` among the
-    edges of ``graph``, or None."""
-    state = {}
-
-    def dfs(node, stack):
-        state[node] = "open"
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
-            if nxt not in state:
-                cycle = dfs(nxt, stack)
-                if cycle:
-                    return cycle
-        stack.pop()
-        state[node] = "done"
-        return None
-
-    for node in sorted(nodes):
-        if node not in state:
-            cycle = dfs(node, [])
-            if cycle:
-                return cycle
-    return None
 
 
 def test_the_graph_sees_the_imports():
@@ -136,36 +50,23 @@ def test_find_cycle_finds_the_old_gemm_plans_cycle(tmp_path):
     (pkg / "vb.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                                "    from .gemm import batched_gemm\n")
     (pkg / "_checks.py").write_text("")
-    graph = import_graph(pkg, "pkg")
+    graph = import_graph(pkg)
     assert "pkg.vb" not in graph["pkg.gemm"]  # imported inside a function: not an edge
     assert graph["pkg.vb"] == set()  # for type checkers only: not an edge
-    assert find_cycle(graph, graph) == ["pkg.gemm", "pkg.plans", "pkg.gemm"]
+    assert find_cycles(graph) == [["pkg.gemm", "pkg.plans"]]
 
 
 def test_no_import_cycle_among_the_gemm_modules():
     graph = import_graph()
     gemm = [m for m in graph if m == "blasfast.gemm" or m.startswith("blasfast.gemm.")]
     assert len(gemm) >= 10, gemm
-    assert find_cycle(graph, gemm) is None
+    assert find_cycles(graph, "blasfast.gemm") == []
 
 
 def test_no_import_cycle_in_the_whole_package():
     """Beyond gemm: no module of blasfast imports another in a cycle at module level (the
     fft package had one, _engine <-> _gpu, broken by moving the four-step split out)."""
-    graph = import_graph()
-    assert find_cycle(graph, graph) is None
-
-
-_ALONE = """
-import importlib, sys, types
-for name, path in {stubs!r}:
-    stub = types.ModuleType(name)
-    stub.__path__ = [path]
-    sys.modules[name] = stub
-importlib.import_module({module!r})
-loaded = sorted(m for m in sys.modules if m.startswith("blasfast.gemm."))
-print(" ".join(loaded))
-"""
+    assert find_cycles(import_graph()) == []
 
 
 @pytest.mark.parametrize("module", GEMM_MODULES)
@@ -173,11 +74,9 @@ def test_each_gemm_module_imports_alone(module):
     """In a fresh interpreter with ``blasfast`` and ``blasfast.gemm`` stubbed as bare
     packages, importing the module imports only what it needs, in its own order; a
     module that needed a partially initialised one (a cycle) would fail here."""
-    stubs = [("blasfast", str(ROOT)), ("blasfast.gemm", str(GEMM))]
-    res = subprocess.run([sys.executable, "-c", _ALONE.format(stubs=stubs, module=module)],
-                         capture_output=True, text=True, timeout=120)
+    res = import_each_first("blasfast.gemm", [module], stub=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert module in res.stdout.split()
+    assert module in res.loaded[0]
 
 
 def test_the_public_gemm_package_imports_in_a_fresh_interpreter():

@@ -5,7 +5,7 @@ import cycle among them, the old module files gone, the public names where they 
 ``_winograd_fused.py`` became ``blasfast/conv/`` (``_forward``, ``_grad``, ``_algorithm``,
 ``_args``, ``_docs``, ``_geom``, ``_im2col``, ``_winograd``, ``_winograd_fused``) whose
 ``__init__`` only re-exports. Cycles are checked twice: statically (the import graph read
-from the sources by ``test_fft_imports.import_graph``) and dynamically (each module imports
+from the sources by ``layout_checks.import_graph``) and dynamically (each module imports
 first in a fresh interpreter, plainly -- ``python -c "import blasfast.conv._geom"`` -- and
 with ``blasfast`` and ``blasfast.conv`` stubbed as bare packages, so that no ``__init__``
 imports the rest before it). Last, the public functions' annotations (``py.typed``) are
@@ -16,17 +16,13 @@ import ast
 import importlib
 import importlib.util
 import inspect
-import json
 import pathlib
-import subprocess
-import sys
-import textwrap
 import typing
 
 import pytest
 
 import blasfast
-from test_fft_imports import cycles_through, import_graph
+from layout_checks import PACKAGE, find_cycles, import_each_first, import_graph
 
 SRC = pathlib.Path(blasfast.__file__).resolve().parents[1]
 CONV = SRC / "blasfast" / "conv"
@@ -87,7 +83,7 @@ def test_the_public_names_import_from_the_old_places():
 
 def test_the_graph_reader_sees_the_conv_imports():
     """A guard against a silently empty graph: edges the code is known to have."""
-    graph = import_graph(SRC, module_level_only=True)
+    graph = import_graph(PACKAGE, module_level_only=True)
     assert "blasfast.conv._forward" in graph["blasfast.conv"]
     assert "blasfast.conv._winograd" in graph["blasfast.conv._im2col"]
     assert "blasfast.conv._winograd_fused" in graph["blasfast.conv._winograd"]
@@ -97,46 +93,13 @@ def test_the_graph_reader_sees_the_conv_imports():
 
 @pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "any"])
 def test_no_import_cycle_through_the_conv_modules(module_level_only):
-    graph = import_graph(SRC, module_level_only)
+    graph = import_graph(PACKAGE, module_level_only)
     if not module_level_only:
         # imports inside functions run late (``_algorithm.fft_conv2d`` imports blasfast.fft,
         # ``_dask.conv2d`` imports conv back): among the conv modules themselves, then
         graph = {m: {d for d in ds if d.startswith("blasfast.conv")}
                  for m, ds in graph.items() if m.startswith("blasfast.conv")}
-    assert cycles_through(graph, "blasfast.conv") == []
-
-
-_FRESH = textwrap.dedent("""
-    import importlib, json, sys, types
-    src, modules, stub = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "stub"
-
-    def fresh():
-        for name in [m for m in sys.modules if m == "blasfast" or m.startswith("blasfast.")]:
-            del sys.modules[name]
-        if stub:  # the parent packages as bare packages: their __init__ imports everything
-            for name, path in (("blasfast", src + "/blasfast"),
-                               ("blasfast.conv", src + "/blasfast/conv")):
-                pkg = types.ModuleType(name)
-                pkg.__path__ = [path]
-                sys.modules[name] = pkg
-
-    done = []
-    for first in modules:
-        rest = [m for m in modules if m != first]
-        for order in ([first] + rest, [first] + rest[::-1]):
-            fresh()
-            for m in order:
-                importlib.import_module(m)
-            done.append(order)
-    # the package itself last, whole: it declares the conv kernel families
-    fresh()
-    sys.modules.pop("blasfast.conv", None), sys.modules.pop("blasfast", None)
-    import blasfast.conv
-    from blasfast.kernels import _compile
-    assert {"winograd", "winograd_fused", "winograd_fused_tc", "conv_gemm"} <= \\
-        set(_compile.families()), _compile.families()
-    print(json.dumps(len(done)))
-""")
+    assert find_cycles(graph, "blasfast.conv") == []
 
 
 @pytest.mark.parametrize("mode", ["plain", "stub"])
@@ -144,10 +107,12 @@ def test_every_conv_module_imports_first_in_a_fresh_interpreter(mode):
     """Each module first, then all the others in both orders: plainly (through
     ``blasfast/__init__``, as ``python -c "import blasfast.conv._geom"``) and with the
     parent packages stubbed (the module's own imports alone decide the order)."""
-    res = subprocess.run([sys.executable, "-c", _FRESH, str(SRC), json.dumps(SUBMODULES), mode],
-                         capture_output=True, text=True, timeout=300)
+    # last, the package whole: it declares the conv kernel families
+    res = import_each_first("blasfast.conv", SUBMODULES, stub=mode == "stub", families=(
+        "winograd", "winograd_fused", "winograd_fused_tc", "conv_gemm"))
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout.strip().splitlines()[-1]) == 2 * len(SUBMODULES)
+    assert len(res.orders) == 2 * len(SUBMODULES)
+    assert [o[0] for o in res.orders[::2]] == SUBMODULES
 
 
 @pytest.mark.parametrize("name", PUBLIC)
