@@ -42,3 +42,16 @@ class Case:
     @property
     def id(self):
         return f"{self.op_name}-{self.arg}" + (f"-{self.label}" if self.label else "")
+
+
+class FakeStream:
+    """Looks like a CUDA stream (a ``ptr`` handle, a context manager) without a GPU: for the
+    "a stream with host arrays" cases."""
+
+    ptr = 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -10,7 +10,7 @@ gets every kind of bad value of every argument.
 import numpy as np
 
 import blasfast.fft as bff
-from bad_inputs import Case
+from bad_inputs import Case, FakeStream
 
 AxisError = np.exceptions.AxisError
 
@@ -18,17 +18,6 @@ _C = np.ones((4, 6), np.complex64)       # input of the complex and complex-to-r
 _R = np.ones((4, 6), np.float32)         # input of the real-to-complex transforms
 _R64 = np.ones((4, 6))
 
-
-class _Stream:
-    """Looks like a CUDA stream (a ``ptr`` handle, a context manager) without a GPU."""
-
-    ptr = 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 ONE_D = [bff.fft, bff.ifft, bff.rfft, bff.irfft]
@@ -78,7 +67,7 @@ def _common_cases(f):
              "must be None, a cupy.cuda.Stream, .*got str 'default'"),
         Case(f, "stream", lambda: f(x, stream=0), ValueError,
              "applies to device arrays only.*got int 0", label="int-host-arrays"),
-        Case(f, "stream", lambda: f(x, stream=_Stream()), ValueError,
+        Case(f, "stream", lambda: f(x, stream=FakeStream()), ValueError,
              "applies to device .*arrays only", label="host-array"),
     ]
     if f in REAL_INPUT:
@@ -252,7 +241,7 @@ def _fftconvolve_cases():
              "for single-precision input, got 'fp64'", label="fp64-for-fp32"),
         Case(f, "stream", lambda: f(a, b, stream="default"), TypeError,
              "must be None, a cupy.cuda.Stream, .*got str 'default'"),
-        Case(f, "stream", lambda: f(a, b, stream=_Stream()), ValueError,
+        Case(f, "stream", lambda: f(a, b, stream=FakeStream()), ValueError,
              "applies to device .*arrays only", label="host-array"),
     ]
     return cases

@@ -19,7 +19,7 @@ import numpy as np
 
 import blasfast as bf
 import blasfast.solvers as bs
-from bad_inputs import Case
+from bad_inputs import Case, FakeStream
 from blasfast.solvers import cli as solve_cli
 
 _rng = np.random.default_rng(13)
@@ -266,18 +266,6 @@ EXEMPT = {
 }
 
 
-class _Stream:
-    """Looks like a CUDA stream (a ``ptr`` handle, a context manager) without a GPU."""
-
-    ptr = 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 # stream=: the same rule as every other family (blasfast._backend.as_stream).
 for _f, _call in ((bs.solve, lambda **kw: bs.solve(_A, _B, **kw)),
                   (bs.lu_factor, lambda **kw: bs.lu_factor(_A, **kw)),
@@ -289,6 +277,6 @@ for _f, _call in ((bs.solve, lambda **kw: bs.solve(_A, _B, **kw)),
              "must be a handle >= 0, got -1", label="negative"),
         Case(_f, "stream", lambda _c=_call: _c(stream=0), ValueError,
              "applies to device arrays only.*got int 0", label="int-host-arrays"),
-        Case(_f, "stream", lambda _c=_call: _c(stream=_Stream()), ValueError,
+        Case(_f, "stream", lambda _c=_call: _c(stream=FakeStream()), ValueError,
              "applies to device .*arrays only", label="host-array"),
     ]
