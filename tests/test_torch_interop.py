@@ -7,6 +7,7 @@ tests need PyTorch with a CUDA device and CuPy; they skip with that reason other
 """
 
 import inspect
+import typing
 
 import numpy as np
 import pytest
@@ -69,15 +70,33 @@ for _name in ("irfft", "irfftn", "irfft2"):
     CASES[_name] = (getattr(bf.fft, _name), lambda: [_np((6, 9), np.complex64)], {})
 
 
-def test_every_public_array_op_is_covered():
-    """A new public op that takes arrays must be added to CASES (or to the records test)."""
+def _public_array_ops():
+    """Every public function of blasfast, blasfast.fft and blasfast.solvers with an array
+    parameter (read from the annotations: ``ArrayLike``)."""
+    from blasfast._typing import ArrayLike
+
+    ops = {}
+    for mod in (bf, bf.fft, bf.solvers):
+        for name in dir(mod):
+            f = getattr(mod, name)
+            if name.startswith("_") or not inspect.isfunction(f):
+                continue
+            hints = typing.get_type_hints(f)
+            if any(h == ArrayLike or ArrayLike in typing.get_args(h) for h in hints.values()):
+                ops[f.__name__] = f
+    return ops
+
+
+def test_every_public_array_op_gives_the_callers_kind_and_is_covered():
+    """A new public op that takes arrays must be wrapped and added to CASES (or to the
+    records tests below)."""
+    ops = _public_array_ops()
+    assert len(ops) >= 22  # 12 transforms, fftconvolve, 3 GEMMs, 4 convs, 3 solvers
     covered = {f for f, _, _ in CASES.values()} | {bf.gemm_vbatched, bf.lu_factor,
                                                    bf.lu_solve}
-    ops = [bf.batched_gemm, bf.matmul, bf.gemm_vbatched, bf.conv2d, bf.conv2d_dgrad,
-           bf.conv2d_wgrad, bf.winograd_filter_transform, bf.solve, bf.lu_factor,
-           bf.lu_solve] + [getattr(bf.fft, n) for n in bf.fft.__all__]
-    assert set(ops) <= covered
-    for f in ops:  # the wrapper keeps the signature that docs and the bad-input table read
+    assert set(ops.values()) <= covered, sorted(set(ops) - {f.__name__ for f in covered})
+    for f in ops.values():  # wrapped, keeping the signature that docs and tables read
+        assert hasattr(f, "__wrapped__"), f.__name__
         assert "stream" in inspect.signature(f).parameters, f.__name__
 
 
@@ -253,8 +272,10 @@ def test_cuda_tensors_run_on_torchs_current_stream_by_default():
     """On a side stream, our work is ordered after PyTorch's and before its next op."""
     s = torch.cuda.Stream()
     a = torch.randn(256, 256, device="cuda")
+    s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
-        a2 = a * 2  # queued on s; our matmul must wait for it
+        torch.cuda._sleep(10**8)  # about 0.1 s on s: work on another stream would run first
+        a2 = a * 2  # queued on s behind the sleep; our matmul must wait for it
         got = bf.matmul(a2, a2)
         back = got.sum()  # PyTorch's next op on s reads our result
     s.synchronize()
@@ -267,6 +288,7 @@ def test_cuda_tensors_run_on_torchs_current_stream_by_default():
 def test_a_torch_cuda_stream_is_accepted_as_stream():
     s = torch.cuda.Stream()
     a = torch.randn(64, 64, device="cuda", dtype=torch.float64)
+    s.wait_stream(torch.cuda.current_stream())  # an explicit stream: ordering is ours
     got = bf.matmul(a, a, stream=s)
     s.synchronize()
     want = a.cpu().numpy() @ a.cpu().numpy()
@@ -294,3 +316,59 @@ def test_a_plan_made_with_tensors_gives_tensors():
         with pytest.warns(UserWarning, match="no CUDA graphs"):
             graph = plan.capture()
         assert graph.launch() is out
+
+
+def test_an_out_tensor_with_a_lazy_conjugate_or_negation_is_refused_not_left_unwritten():
+    """Resolving such an ``out`` would write a copy and hand back the untouched tensor."""
+    a = torch.randn(1, 2, 2, dtype=torch.complex128)
+    o = torch.zeros(1, 2, 2, dtype=torch.complex128).conj()
+    with pytest.raises(ValueError, match=r"matmul: out must not have the conjugate "
+                                         r"bit set.*out\.resolve_conj\(\)"):
+        bf.matmul(a, a, out=o)  # complex goes to the library's matmul, into out
+    neg = torch.zeros(2, 2, dtype=torch.complex128).conj().imag  # a negative-bit view
+    assert neg.is_neg()
+    x = torch.randn(2, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"matmul: out must not have the negative bit"):
+        bf.matmul(x, x, out=neg)
+    assert torch.equal(neg, torch.zeros(2, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"gemm_vbatched: out\[0\] must not have the "
+                                         r"negative bit"):
+        bf.gemm_vbatched([x], [x], out=[neg])
+
+
+def test_a_plan_refuses_operands_it_could_only_copy():
+    """A plan keeps its operands' memory; a lazy-negation tensor has none to keep."""
+    neg = torch.randn(3, 2, 2, dtype=torch.complex128).conj().imag
+    x = torch.randn(3, 2, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"BatchedGemm: a must not have the negative bit set: "
+                                         r"the plan keeps it"):
+        bf.BatchedGemm(neg, x)
+    with bf.BatchedGemm(x, x) as plan, pytest.raises(
+            ValueError, match=r"BatchedGemm.execute: out must not have the negative bit"):
+        plan.execute(out=torch.zeros(3, 2, 2, dtype=torch.complex128).conj().imag)
+
+
+def test_tensors_on_two_devices_are_refused():
+    a = torch.randn(2, 2)
+    with pytest.raises(ValueError, match=r"matmul: all tensors must be on one device: got "
+                                         r"tensors on 'cpu' and 'meta'"):
+        bf.matmul(a, torch.empty(2, 2, device="meta"))
+
+
+def test_input_tensors_are_viewed_not_copied(monkeypatch):
+    """The arrays the op receives share the tensors' memory (zero-copy in)."""
+    from blasfast.gemm import _batched
+
+    seen = []
+    inner = _batched._gemm
+
+    def spy(op, a, b, *rest):
+        seen.append((a, b))
+        return inner(op, a, b, *rest)
+
+    monkeypatch.setattr(_batched, "_gemm", spy)
+    a = torch.randn(4, 3, 5, dtype=torch.float64)
+    b = torch.randn(4, 5, 2, dtype=torch.float64)
+    bf.batched_gemm(a, b[:, :, :1])  # a strided view of b too
+    (an, bn), = seen
+    assert np.shares_memory(an, a.numpy()) and np.shares_memory(bn, b.numpy())

@@ -6,12 +6,19 @@ library's kind, without a copy either way (DLPack, or ``Tensor.numpy()`` on the 
 
 * **PyTorch** (``torch.Tensor``, CPU or CUDA): the tensor's memory is viewed as a NumPy or
   CuPy array, the op runs, and each array result is viewed back as a tensor on the same
-  device (``torch.from_numpy`` / ``torch.from_dlpack``). bfloat16 crosses as its bits
-  (NumPy and DLPack consumers differ in bfloat16 support). A tensor with the conjugate or
-  negative bit set is resolved first (that is a copy, as ``tensor.numpy()`` would demand).
+  device (``torch.from_numpy`` / ``torch.from_dlpack``). CUDA tensors come in through
+  ``__cuda_array_interface__`` (``cupy.asarray``), which carries no stream: the op's work
+  is ordered by running on PyTorch's current stream (below). bfloat16 crosses as its bits
+  (NumPy and DLPack consumers differ in bfloat16 support). An input tensor with the
+  conjugate or negative bit set is resolved first (a copy, as ``tensor.numpy()`` would
+  demand); as ``out``, or as an operand a plan keeps, it is refused (``ValueError``):
+  the copy would take the write, or miss later changes.
   With CUDA tensors and ``stream=None`` the op runs on PyTorch's *current* stream of the
   tensor's device, and on that device, as nvmath-python does: work queued by PyTorch
   before the call is ordered before ours, and the result is ready for PyTorch's next op.
+  With an explicit ``stream=``, ordering it against PyTorch's streams is the caller's
+  job, as with CuPy streams (``s.wait_stream(torch.cuda.current_stream())``). Tensors of
+  one call must be on one device (``ValueError``).
   Autograd is not recorded: a tensor with ``requires_grad=True`` is refused
   (``ValueError``, "pass x.detach()"), never silently detached.
 * **Other array-API libraries** whose arrays have ``__dlpack__`` and
@@ -70,7 +77,7 @@ class _Torch:
         """PyTorch's current stream on the tensors' device, as an integer handle."""
         return int(self.torch.cuda.current_stream(self.device).cuda_stream)
 
-    def to_native(self, op, name, t):
+    def to_native(self, op, name, t, held=False):
         torch = self.torch
         if t.requires_grad:
             raise ValueError(message(
@@ -80,10 +87,14 @@ class _Torch:
             raise ValueError(message(
                 op, f"{name} must be a CPU or CUDA tensor, got a tensor on "
                     f"device '{t.device}'"))
-        if t.is_conj():
-            t = t.resolve_conj()
-        if t.is_neg():
-            t = t.resolve_neg()
+        if t.is_conj() or t.is_neg():
+            if held:  # resolving copies: a write, or a later read, would miss the tensor
+                bit, short = ("conjugate", "conj") if t.is_conj() else ("negative", "neg")
+                raise ValueError(message(
+                    op, f"{name} must not have the {bit} bit set: {held}, and a tensor "
+                        f"with a lazy {bit} has no memory of its values to share; pass "
+                        f"{name}.resolve_{short}(), got a tensor with is_{short}() True"))
+            t = t.resolve_conj().resolve_neg()
         bf16 = t.dtype == torch.bfloat16
         if bf16:
             t = t.view(torch.int16)
@@ -125,7 +136,7 @@ class _Namespace:
 
     cuda_index = None
 
-    def to_native(self, op, name, x):
+    def to_native(self, op, name, x, held=False):
         from . import _backend
 
         if _backend.is_device_array(x):
@@ -191,16 +202,22 @@ def _scan(op, values):
                 raise TypeError(message(
                     op, f"all arrays must come from one library: got {kind.name} and "
                         f"{k.name} arrays in one call"))
+            elif getattr(k, "device", None) != getattr(kind, "device", None):
+                raise ValueError(message(
+                    op, f"all tensors must be on one device: got tensors on "
+                        f"'{kind.device}' and '{k.device}'"))
     return kind
 
 
-def _convert_in(op, kind, name, v):
+def _convert_in(op, kind, name, v, held=False):
+    """``v`` as NumPy/CuPy. ``held`` says why its memory must be shared, not copied (a
+    conjugate-bit tensor is then refused): it is written (``out``), or kept by a plan."""
     t = type(v)
     if t in _PLAIN:
         return v
     if t in (list, tuple):
-        return t(_convert_in(op, kind, f"{name}[{i}]", x) for i, x in enumerate(v))
-    return kind.to_native(op, name, v) if _kind_of(v) is not None else v
+        return t(_convert_in(op, kind, f"{name}[{i}]", x, held) for i, x in enumerate(v))
+    return kind.to_native(op, name, v, held) if _kind_of(v) is not None else v
 
 
 def _is_native_array(r):
@@ -234,16 +251,16 @@ def scan(op, values):
     return _scan(op, values)
 
 
-def to_native(op, kind, name, value):
+def to_native(op, kind, name, value, held=False):
     """``value`` (an array of ``kind``, a native array, None, or a list of arrays) as a
-    NumPy/CuPy array viewing the same memory."""
-    return _convert_in(op, kind, name, value)
+    NumPy/CuPy array viewing the same memory; ``held`` as for :func:`_convert_in`."""
+    return _convert_in(op, kind, name, value, held)
 
 
 def device(kind):
     """A context manager making the CUDA device of ``kind``'s tensors current (nothing for
-    host arrays)."""
-    index = kind.cuda_index
+    host arrays, or for ``kind`` None)."""
+    index = None if kind is None else kind.cuda_index
     if index is None:
         return contextlib.nullcontext()
     import cupy
@@ -276,7 +293,8 @@ def callers_kind(func: _F) -> _F:
             if params[name].kind is inspect.Parameter.VAR_KEYWORD:
                 arguments[name] = {k: _convert_in(op, kind, k, x) for k, x in v.items()}
             else:
-                arguments[name] = _convert_in(op, kind, name, v)
+                arguments[name] = _convert_in(op, kind, name, v,
+                                              name == out_name and "it is written")
         origins = _out_origins(out_given, arguments.get(out_name)) if out_name else {}
         if (kind.cuda_index is not None and stream_name
                 and arguments.get(stream_name) is None):

@@ -42,7 +42,10 @@ class BatchedGemm:
     launch's argument list, compiling the kernel if needed; on the CPU path the precision
     steps. :meth:`execute` then checks only what can change -- that new operands have the
     planned kind, shape, strides and dtype, and that the output overlaps no operand -- and
-    launches. The plan holds its operands (the defaults of :meth:`execute`).
+    launches. The plan holds its operands (the defaults of :meth:`execute`). A plan made
+    with PyTorch tensors views their memory (a tensor with the conjugate or negative bit
+    set is refused: it has no memory of its values) and returns tensors; with CUDA
+    tensors it runs on PyTorch's current stream by default.
 
     Parameters
     ----------
@@ -131,12 +134,13 @@ class BatchedGemm:
         kind = self._kind = _interop.scan(_OP, (a, b, c, out))
         self._out_caller = out
         if kind is not None:
-            a, b, c, out = (_interop.to_native(_OP, kind, name, x)
+            a, b, c, out = (_interop.to_native(_OP, kind, name, x, "the plan keeps it")
                             for name, x in (("a", a), ("b", b), ("c", c), ("out", out)))
-        xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape = _validate(
-            _OP, a, b, c, alpha, beta, trans_a, trans_b, out, compute, None)
-        self._core = _Core(xp, a, b, c, out, beta == 0, trans_a, trans_b, compute,
-                           out_dtype, shape)
+        with _interop.device(kind):  # configured (and compiled) for the tensors' device
+            xp, a, b, c, out, trans_a, trans_b, compute, out_dtype, shape = _validate(
+                _OP, a, b, c, alpha, beta, trans_a, trans_b, out, compute, None)
+            self._core = _Core(xp, a, b, c, out, beta == 0, trans_a, trans_b, compute,
+                               out_dtype, shape)
         self._a, self._b, self._c, self._out = a, b, c, out
         self._sig = tuple(_signature(x) for x in (a, b, c, out))
         self._type = type(a)
@@ -281,8 +285,9 @@ class BatchedGemm:
             raise TypeError(message(op, f"operands must be {kind.name} arrays, as planned, "
                                         f"got {other.name} arrays"))
         out_given = out
-        a, b, c, out = (_interop.to_native(op, kind, name, x)
-                        for name, x in (("a", a), ("b", b), ("c", c), ("out", out)))
+        a, b, c = (_interop.to_native(op, kind, name, x)
+                   for name, x in (("a", a), ("b", b), ("c", c)))
+        out = _interop.to_native(op, kind, "out", out, "it is written")
         if stream is None and kind.cuda_index is not None:
             stream = kind.current_stream()
         with _interop.device(kind):
@@ -544,7 +549,8 @@ class GemmGraph:
         Parameters
         ----------
         stream : cupy.cuda.Stream, int or object with ``__cuda_stream__``, optional
-            The stream to replay on (default: the capture stream).
+            The stream to replay on (default: the capture stream; PyTorch's current stream
+            for a plan made with CUDA tensors).
 
         Returns
         -------
@@ -556,6 +562,10 @@ class GemmGraph:
         if self._graph is None:
             return plan.execute(stream=stream)
         if stream is not None:
+            stream = _backend.as_stream("GemmGraph.launch", stream, plan._core.xp)
+        kind = plan._kind
+        if stream is None and kind is not None and kind.cuda_index is not None:
+            stream = kind.current_stream()  # CUDA tensors: PyTorch's stream, as execute
             stream = _backend.as_stream("GemmGraph.launch", stream, plan._core.xp)
         self._graph.launch(stream if stream is not None else self._stream)
         return plan._in_kind(plan._out)
