@@ -5,7 +5,8 @@ from typing import Literal, get_args
 
 from .. import _checks
 from .._errors import message
-from ._geom import IntPair, Padding, Shape, make_geom
+from .._typing import IntPair, Padding, Shape
+from ._geom import make_geom
 
 #: ``algorithm=`` of the ops, and what :func:`conv2d_algorithm` answers (never 'auto').
 Algorithm = Literal["auto", "winograd", "winograd_nonfused", "gemm", "fft"]

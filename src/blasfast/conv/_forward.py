@@ -6,10 +6,10 @@ import numpy as np
 from .. import _dask
 from .._backend import get_array_module
 from .._errors import message
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, IntPair, Padding, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
 from ._algorithm import WINOGRAD, Algorithm
-from ._geom import IntPair, Padding, make_geom
+from ._geom import make_geom
 from .._interop import callers_kind as _callers_kind
 
 

@@ -10,22 +10,16 @@ negative (a crop) when the forward padding exceeds the filter extent.
 """
 
 import dataclasses
-from typing import Literal, Union
 
 from .. import _checks
 from .._errors import message
+from .._typing import Padding as Padding  # noqa: F401  (its modes are PADDING_MODES)
 
 PADDING_MODES = ("same", "valid")
 
-# The annotations of the public arguments: what the checks below accept (a list also
-# passes where a pair is shown; spelt out for the shapes only, often written as lists).
-#: ``stride``, ``dilation``: an integer, or one per axis (rows, columns).
-IntPair = Union[int, tuple[int, int]]
-#: ``padding``: all sides, (rows, columns), ((top, bottom), (left, right)), or a mode.
-Padding = Union[int, tuple[int, int], tuple[tuple[int, int], tuple[int, int]],
-                Literal["same", "valid"]]
-#: ``x_shape``, ``w_shape``: 4 integers, NCHW / KCRS.
-Shape = Union[tuple[int, ...], list[int]]
+# The annotations of the public arguments (``stride``, ``dilation``, ``padding``, the shapes)
+# are blasfast._typing's IntPair, Padding and Shape: what the checks below accept. Padding
+# is named here too, next to PADDING_MODES, its Literal's choices.
 
 
 @dataclasses.dataclass(frozen=True)

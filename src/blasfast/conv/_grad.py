@@ -4,10 +4,10 @@ backward data) and :func:`conv2d_wgrad` (w.r.t. the filters, backward filter).""
 import numpy as np
 
 from .._backend import get_array_module
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, IntPair, Padding, Shape, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
 from ._algorithm import WINOGRAD, Algorithm
-from ._geom import IntPair, Padding, Shape, make_geom
+from ._geom import make_geom
 from .._interop import callers_kind as _callers_kind
 
 

@@ -2,6 +2,7 @@
 contents), with :mod:`numpy.fft`'s rules; and the route of each axis for a ``precision``."""
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
@@ -11,6 +12,7 @@ from numpy.exceptions import AxisError
 from .. import _checks
 from .._dtypes import bfloat16
 from .._errors import message
+from .._typing import Int
 from . import _engine
 
 PRECISIONS = ("split16", "fp32", "fp16")
@@ -20,16 +22,16 @@ _SINGLE = (np.dtype(np.float16), bfloat16, np.dtype(np.float32), np.dtype(np.com
 _DOUBLE = (np.dtype(np.float64), np.dtype(np.complex128))
 _ONE_D = ("fft", "ifft", "rfft", "irfft")  # ops whose length argument is n, not s
 
-# The annotations of the public functions (what the checks below accept, no more):
-# ``precision`` and ``norm`` by name; ``s`` and ``axes`` a tuple, a list or a 1-D integer
-# array (:func:`_sequence`; not any sequence: a range or a string is refused). Both list
-# forms are spelt out because ``list`` is invariant: a ``list[int]`` is not a
-# ``list[int | None]`` to a type checker.
+# The annotations of the public functions (what the checks below accept): ``precision``
+# and ``norm`` by name; ``s`` and ``axes`` a tuple, a list or a 1-D integer array
+# (:func:`_sequence`), of ``Int`` entries (an int or a NumPy integer). Typed as a
+# ``Sequence`` because ``list`` is invariant (no union of list types takes both a
+# ``list[int]`` variable and ``[2, np.int64(3)]``); another sequence (a range) is refused
+# at run time.
 Precision = Literal["split16", "fp32", "fp16", "fp64"]
 Norm = Literal["backward", "ortho", "forward"]
-Lengths = Union[tuple[Optional[int], ...], list[int], list[Optional[int]],
-                npt.NDArray[np.integer[Any]]]
-Axes = Union[tuple[int, ...], list[int], npt.NDArray[np.integer[Any]]]
+Lengths = Union[Sequence[Optional[Int]], npt.NDArray[np.integer[Any]]]
+Axes = Union[Sequence[Int], npt.NDArray[np.integer[Any]]]
 
 
 def _working_dtypes(op, dtype, real_only=False, name="a"):

@@ -11,7 +11,7 @@ from .. import gemm as _gemm
 from .._backend import get_array_module
 from .._docs import STREAM_PARAM
 from .._errors import message
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, Int, IntPair, StreamLike
 from . import _args, _transforms
 from ._args import Axes, Precision
 from .._interop import callers_kind as _callers_kind
@@ -84,7 +84,7 @@ def _centered(arr, newshape):
 
 @_callers_kind
 def fftconvolve(in1: ArrayLike, in2: ArrayLike, mode: Literal["full", "same", "valid"] = "full",
-                axes: int | Axes | None = None, *, precision: Precision | None = None,
+                axes: Int | Axes | None = None, *, precision: Precision | None = None,
                 stream: StreamLike = None) -> Array:
     """N-dimensional convolution by FFT, with :func:`scipy.signal.fftconvolve` semantics.
 
@@ -248,7 +248,7 @@ def _pair(op, name, v):
 
 
 def conv2d_fft(x: ArrayLike, w: ArrayLike, bias: ArrayLike | None = None,
-               stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, *,
+               stride: IntPair = 1, padding: IntPair = 0, *,
                precision: Precision | None = None) -> Array:
     """2-D cross-correlation (a convolution layer's forward pass) by FFT, NCHW.
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _backend, _dask
 from .._backend import get_array_module
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, Int, StreamLike
 from . import _engine
 from ._args import Axes, Lengths, Norm, Precision
 from ._args import _axis, _check_norm, _check_stream, _cook_nd, _length, _operand, _resize, \
@@ -101,7 +101,7 @@ def _one_axis(op, a, n, axis):
 
 @_callers_kind
 @_doc
-def fft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+def fft(a: ArrayLike, n: Int | None = None, axis: Int = -1, norm: Norm | None = None, *,
         precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """One-dimensional discrete Fourier transform.
 
@@ -159,7 +159,7 @@ def fft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = 
 
 @_callers_kind
 @_doc
-def ifft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+def ifft(a: ArrayLike, n: Int | None = None, axis: Int = -1, norm: Norm | None = None, *,
          precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """One-dimensional inverse discrete Fourier transform.
 
@@ -404,7 +404,7 @@ def ifft2(a: ArrayLike, s: Lengths | None = None, axes: Axes = (-2, -1),
 
 @_callers_kind
 @_doc
-def rfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+def rfft(a: ArrayLike, n: Int | None = None, axis: Int = -1, norm: Norm | None = None, *,
          precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """One-dimensional discrete Fourier transform of real input.
 
@@ -453,7 +453,7 @@ def rfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None =
 
 @_callers_kind
 @_doc
-def irfft(a: ArrayLike, n: int | None = None, axis: int = -1, norm: Norm | None = None, *,
+def irfft(a: ArrayLike, n: Int | None = None, axis: Int = -1, norm: Norm | None = None, *,
           precision: Precision | None = None, stream: StreamLike = None) -> Array:
     """Inverse of :func:`rfft`: a real signal from its non-negative frequencies.
 

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _backend, _checks, _dask
 from .._docs import STREAM_PARAM
 from .._errors import message
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, Real, StreamLike
 from . import _core
 from ._args import Compute, _validate
 from ._docs import _COMMON_NOTES, _PRECISION_TABLE, _RESULT_DTYPES
@@ -42,7 +42,7 @@ def _gemm(op, a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
 
 @_callers_kind
 def batched_gemm(a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
-                 alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False,
+                 alpha: Real = 1.0, beta: Real = 0.0, trans_a: bool = False,
                  trans_b: bool = False, out: Array | None = None,
                  compute: Compute | None = None, stream: StreamLike = None) -> Array:
     """Batched general matrix multiply, ``alpha * op(a) @ op(b) + beta * c``.

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _backend, _interop
 from .._errors import message
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, Int, Real, StreamLike
 from ._args import Compute, _data_ptr, _validate
 from ._config import SimtTile, SmallTile
 from ._core import _CUPY, _KIND_NAMES, _NUMPY, _Core, _signature, candidate_tiles
@@ -122,7 +122,7 @@ class BatchedGemm:
     """
 
     def __init__(self, a: ArrayLike, b: ArrayLike, c: ArrayLike | None = None, *,
-                 alpha: float = 1.0, beta: float = 0.0, trans_a: bool = False,
+                 alpha: Real = 1.0, beta: Real = 0.0, trans_a: bool = False,
                  trans_b: bool = False, compute: Compute | None = None,
                  out: Array | None = None) -> None:
         if isinstance(a, (list, tuple)):
@@ -164,12 +164,12 @@ class BatchedGemm:
     # ------------------------------------------------------------------ properties
     # Read-only: the prebuilt launch holds them; a new value needs a new plan.
     @property
-    def alpha(self) -> float:
+    def alpha(self) -> Real:
         """The planned alpha."""
         return self._alpha
 
     @property
-    def beta(self) -> float:
+    def beta(self) -> Real:
         """The planned beta."""
         return self._beta
 
@@ -372,7 +372,7 @@ class BatchedGemm:
                                       "strides)"))
 
     # ------------------------------------------------------------------ tuning, graphs
-    def autotune(self, repeat: int = 20) -> dict[Tile, float]:
+    def autotune(self, repeat: Int = 20) -> dict[Tile, float]:
         """Time every candidate tile for this exact problem and keep the fastest.
 
         On a CUDA device (CuPy), each tile of the configuration tables that can run the

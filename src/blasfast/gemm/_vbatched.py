@@ -25,7 +25,7 @@ from .._dtypes import (COMPUTE, CTYPE, GEMM_INPUT_DTYPES, bfloat16, float16, flo
                       gemm_precision)
 from .._docs import STREAM_PARAM
 from .._errors import message
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, Real, StreamLike
 from ..kernels import _compile
 from ._args import Compute
 from ._cpu import _gemm_cpu_product
@@ -388,8 +388,8 @@ def _validate(op, xp, a_list, b_list, c_list, out, trans_a, trans_b, compute):
 
 @_callers_kind
 def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
-                  c_list: Sequence[ArrayLike] | None = None, *, alpha: float = 1.0,
-                  beta: float = 0.0, trans_a: bool = False, trans_b: bool = False,
+                  c_list: Sequence[ArrayLike] | None = None, *, alpha: Real = 1.0,
+                  beta: Real = 0.0, trans_a: bool = False, trans_b: bool = False,
                   out: Sequence[Array] | None = None, compute: Compute | None = None,
                   stream: StreamLike = None) -> list[Array]:
     """Variable-size batched matrix multiply, ``alpha * op(A_i) @ op(B_i) + beta * C_i``.

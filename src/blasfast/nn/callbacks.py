@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, get_args
 
 from .. import _checks
+from .._typing import Int, Real
 from . import _args
 
 if TYPE_CHECKING:  # a cycle at run time (model imports this module); blasfast.nn.model
@@ -116,7 +117,7 @@ class EarlyStopping(Callback):
     'max'
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
+    def __init__(self, monitor: str = "val_loss", patience: Int = 3, min_delta: Real = 0.0,
                  mode: Mode = "auto",
                  restore_best_weights: bool = False) -> None:
         monitor = _args.string("EarlyStopping", "monitor", monitor)

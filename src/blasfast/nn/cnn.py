@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._typing import DTypeLike
+from .._typing import DTypeLike, Int
 from .conv_layers import Algorithm, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .model import Sequential
@@ -48,7 +48,7 @@ CNN_DEFAULTS = {
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 
 
-def image_shape(n_features: int) -> tuple[int, int, int]:
+def image_shape(n_features: Int) -> tuple[int, int, int]:
     """``(1, s, s)`` for flattened square single-channel images of ``n_features = s*s``.
 
     Raises
@@ -63,11 +63,11 @@ def image_shape(n_features: int) -> tuple[int, int, int]:
     return (1, s, s)
 
 
-def build_cnn(image_shape: Sequence[int], n_classes: int, *, channels: Sequence[int] = (16, 32),
-              hidden: Sequence[int] = (128,),
+def build_cnn(image_shape: Sequence[Int], n_classes: Int, *, channels: Sequence[Int] = (16, 32),
+              hidden: Sequence[Int] = (128,),
               activation: Literal["relu", "tanh", "sigmoid"] = "relu",
               algorithm: Algorithm = "auto",
-              rng: int | np.random.Generator | None = None,
+              rng: Int | np.random.Generator | None = None,
               dtype: DTypeLike = np.float32) -> Sequential:
     """A small CNN as a :class:`~blasfast.nn.Sequential` (see the module docstring).
 

@@ -9,23 +9,19 @@ how :meth:`blasfast.nn.Sequential.load` restores a model.
 """
 
 import math
-from typing import Any, Literal, Union, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from .. import conv as _conv
 from .. import _checks
 from .._backend import get_array_module
-from .._typing import Array, ArrayLike, DTypeLike
+from .._typing import Array, ArrayLike, DTypeLike, Int, IntPair, Padding, Shape
 from . import _args
 from .layers import Init, Layer
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape"]
 
-#: What ``padding=`` takes (as :func:`blasfast.conv.conv2d`): an int, a pair (ph, pw), a pair
-#: of pairs ((top, bottom), (left, right)), ``'same'`` or ``'valid'``.
-Padding = Union[int, tuple[int, int], tuple[tuple[int, int], tuple[int, int]],
-                Literal["same", "valid"]]
 #: The algorithms of Conv2D (those of :func:`blasfast.conv.conv2d` with a backward pass).
 Algorithm = Literal["auto", "winograd", "winograd_nonfused", "gemm"]
 
@@ -107,11 +103,11 @@ class Conv2D(Layer):
 
     param_names = ("W", "b")
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: Padding = 0,
+    def __init__(self, in_channels: Int, out_channels: Int, kernel_size: IntPair,
+                 stride: IntPair = 1, padding: Padding = 0,
                  algorithm: Algorithm = "auto",
-                 *, dilation: int | tuple[int, int] = 1,
-                 rng: int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
+                 *, dilation: IntPair = 1,
+                 rng: Int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
                  init: Init = "he") -> None:
         super().__init__()
         c = _checks.integer("Conv2D", "in_channels", in_channels, minimum=1)
@@ -240,8 +236,8 @@ class _Pool2D(Layer):
     """Shared windowing of the pooling layers: no padding, trailing rows/columns that do
     not fill a window are dropped (PyTorch's floor mode) and get zero gradient."""
 
-    def __init__(self, kernel_size: int | tuple[int, int] = 2,
-                 stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(self, kernel_size: IntPair = 2,
+                 stride: IntPair | None = None) -> None:
         super().__init__()
         name = type(self).__name__
         self.kernel_size = _pair("kernel_size", name, kernel_size)
@@ -425,7 +421,7 @@ class Reshape(Layer):
         For a backward without a training forward.
     """
 
-    def __init__(self, shape: tuple[int, ...] | list[int]) -> None:
+    def __init__(self, shape: Shape) -> None:
         super().__init__()
         self.shape = _checks.shape("Reshape", "shape", shape)
         if not self.shape or min(self.shape) < 1:

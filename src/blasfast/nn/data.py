@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import numpy.typing as npt
 
+from .._typing import Int, Real
 from . import _args
 
 __all__ = ["load_idx", "load_mnist", "load_digits_split"]
@@ -164,7 +165,7 @@ def load_mnist(directory: str | os.PathLike[str]) -> Split:
     return tuple(out)
 
 
-def load_digits_split(test_size: float = 0.25, seed: int | np.random.Generator = 0) -> Split:
+def load_digits_split(test_size: Real = 0.25, seed: Int | np.random.Generator = 0) -> Split:
     """Load scikit-learn's 8x8 digits, scaled to [0, 1], as stratified train/test sets.
 
     The 1797 images (:func:`sklearn.datasets.load_digits`, the UCI optical digits test

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import _checks
 from .._backend import _cupy
-from .._typing import Array, ArrayLike
+from .._typing import Array, ArrayLike, Int
 from . import _args
 
 if TYPE_CHECKING:  # a cycle at run time (model imports this module); blasfast.nn.model
@@ -107,7 +107,7 @@ class DataParallel:
     def __repr__(self):
         return f"DataParallel(rank={self.rank}, size={self.size}, backend={self.backend!r})"
 
-    def shard(self, x: ArrayLike, y: ArrayLike, batch_size: int) -> tuple[Array, Array]:
+    def shard(self, x: ArrayLike, y: ArrayLike, batch_size: Int) -> tuple[Array, Array]:
         """Return this rank's rows of ``(x, y)`` for training with ``batch_size``.
 
         Global batch ``b`` (``size * batch_size`` rows of the concatenated data, in order)

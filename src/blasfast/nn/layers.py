@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _checks
 from .._backend import get_array_module
-from .._typing import Array, ArrayLike, DTypeLike
+from .._typing import Array, ArrayLike, DTypeLike, Int
 from ..gemm import batched_gemm
 from . import _args
 
@@ -185,8 +185,8 @@ class Dense(Layer):
 
     param_names = ("W", "b")
 
-    def __init__(self, in_features: int, out_features: int, *,
-                 rng: int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
+    def __init__(self, in_features: Int, out_features: Int, *,
+                 rng: Int | np.random.Generator | None = None, dtype: DTypeLike = np.float32,
                  init: Init = "he") -> None:
         super().__init__()
         in_features = _checks.integer("Dense", "in_features", in_features, minimum=1)

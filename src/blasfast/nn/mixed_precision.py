@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _checks
 from .._backend import get_array_module
-from .._typing import Array, ArrayLike
+from .._typing import Array, ArrayLike, Int, Real
 from . import _args
 from .distributed import DataParallel
 from .losses import Loss
@@ -155,9 +155,9 @@ class MixedPrecision:
     (dtype('float32'), 32768.0)
     """
 
-    def __init__(self, policy: Policy = "float16", *, init_scale: float | None = None,
-                 growth_factor: float = 2.0, backoff_factor: float = 0.5,
-                 growth_interval: int = 1000, dynamic: bool = True) -> None:
+    def __init__(self, policy: Policy = "float16", *, init_scale: Real | None = None,
+                 growth_factor: Real = 2.0, backoff_factor: Real = 0.5,
+                 growth_interval: Int = 1000, dynamic: bool = True) -> None:
         self.compute_dtype = _dtype(policy)
         self.policy = policy
         op = "MixedPrecision"

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _checks
 from .._backend import _cupy, get_array_module, gpu_available, is_device_array
-from .._typing import Array, ArrayLike
+from .._typing import Array, ArrayLike, Int
 from . import _args
 from . import callbacks as _callbacks_module
 from . import distributed as _distributed_module
@@ -195,7 +195,7 @@ class Sequential:
         with mixed_precision.autocast(self), np.errstate(over="ignore", invalid="ignore"):
             return self._forward(x, False).astype(np.float32)
 
-    def predict(self, x: ArrayLike, *, batch_size: int = 1024,
+    def predict(self, x: ArrayLike, *, batch_size: Int = 1024,
                 mixed_precision: MixedPrecision | Policy | None = None) -> Array:
         """Return the network's outputs (logits) for ``x``.
 
@@ -234,7 +234,7 @@ class Sequential:
         return xp.concatenate(outs) if outs else self._inference(x, mixed_precision)
 
     def evaluate(self, x: ArrayLike, y: ArrayLike, *, loss: Loss | None = None,
-                 batch_size: int = 1024,
+                 batch_size: Int = 1024,
                  mixed_precision: MixedPrecision | Policy | None = None) -> tuple[float, float]:
         """Return ``(mean loss, accuracy)`` on ``(x, y)`` as Python floats.
 
@@ -336,9 +336,9 @@ class Sequential:
                     target *= xp.asarray(m, dtype=target.dtype)
                 i += 1
 
-    def fit(self, x: ArrayLike, y: ArrayLike, *, epochs: int, batch_size: int,
+    def fit(self, x: ArrayLike, y: ArrayLike, *, epochs: Int, batch_size: Int,
             optimizer: SupportsStep, loss: Loss | None = None,
-            seed: int | np.random.Generator = 0, shuffle: bool = True,
+            seed: Int | np.random.Generator = 0, shuffle: bool = True,
             validation_data: tuple[ArrayLike, ArrayLike] | None = None, progress: bool = True,
             on_epoch_end: Callable[..., Any] | None = None,
             callbacks: Iterable[Callback] | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _checks
 from .._backend import get_array_module
-from .._typing import Array, ArrayLike
+from .._typing import Array, ArrayLike, Real
 from . import _args
 from .schedules import CosineLR, StepLR, _schedule_from_config
 
@@ -24,7 +24,7 @@ __all__ = ["SupportsStep", "LearningRate", "Optimizer", "SGD", "Adagrad", "RMSpr
 
 
 #: What ``lr=`` takes: a rate > 0 or a schedule.
-LearningRate = Union[float, StepLR, CosineLR]
+LearningRate = Union[Real, StepLR, CosineLR]
 
 
 class SupportsStep(Protocol):
@@ -259,7 +259,7 @@ class SGD(Optimizer):
 
     _hyper = ("momentum", "weight_decay", "nesterov")
 
-    def __init__(self, lr: LearningRate, momentum: float = 0.0, weight_decay: float = 0.0,
+    def __init__(self, lr: LearningRate, momentum: Real = 0.0, weight_decay: Real = 0.0,
                  nesterov: bool = False) -> None:
         super().__init__(lr)
         momentum = _args.real("SGD", "momentum", momentum, lo=0, hi=1, hi_open=True)
@@ -326,8 +326,8 @@ class Adagrad(Optimizer):
     _hyper = ("eps", "weight_decay")
     _slots = ("sum_sq",)
 
-    def __init__(self, lr: LearningRate = 0.01, eps: float = 1e-10,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: LearningRate = 0.01, eps: Real = 1e-10,
+                 weight_decay: Real = 0.0) -> None:
         super().__init__(lr)
         eps = _args.real("Adagrad", "eps", eps, lo=0)
         weight_decay = _args.real("Adagrad", "weight_decay", weight_decay, lo=0)
@@ -391,8 +391,8 @@ class RMSprop(Optimizer):
 
     _hyper = ("rho", "eps", "momentum", "weight_decay")
 
-    def __init__(self, lr: LearningRate = 0.001, rho: float = 0.9, eps: float = 1e-8,
-                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: LearningRate = 0.001, rho: Real = 0.9, eps: Real = 1e-8,
+                 momentum: Real = 0.0, weight_decay: Real = 0.0) -> None:
         super().__init__(lr)
         rho = _args.real("RMSprop", "rho", rho, lo=0, hi=1, hi_open=True)
         eps = _args.real("RMSprop", "eps", eps, lo=0)
@@ -469,8 +469,9 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, lr: LearningRate = 0.001,
-                 betas: tuple[float, float] | list[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+                 betas: Sequence[Real] = (0.9, 0.999),
+                 eps: Real = 1e-8,
+                 weight_decay: Real = 0.0) -> None:
         super().__init__(lr)
         name = type(self).__name__
         if not isinstance(betas, (tuple, list)):
@@ -541,8 +542,9 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, lr: LearningRate = 0.001,
-                 betas: tuple[float, float] | list[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01) -> None:
+                 betas: Sequence[Real] = (0.9, 0.999),
+                 eps: Real = 1e-8,
+                 weight_decay: Real = 0.01) -> None:
         super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 

@@ -2,12 +2,14 @@
 rows/columns and channels into smaller Dense and Conv2D layers (the work is in
 :mod:`blasfast.nn._compact`), and shared-weight multi-sparsity models."""
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import _backend, _checks
+from .._typing import IntPair, Real
 from . import _args
 from ._compact import compact_layers
 from .conv_layers import Conv2D
@@ -128,7 +130,7 @@ def _set_masks(layer, masks):
 
 
 def prune(target: Sequential | Dense | Conv2D, method: Method = "irregular",
-          sparsity: float = 0.5, block: int | tuple[int, int] = (4, 4), *,
+          sparsity: Real = 0.5, block: IntPair = (4, 4), *,
           include_last: bool = False) -> list[Masks]:
     r"""Hard-prune the weights of a model or a layer: zero them and keep them zero.
 
@@ -370,8 +372,8 @@ class MultiSparsity:
     """
 
     def __init__(self, model: Sequential, method: Method,
-                 sparsities: tuple[float, ...] | list[float] | npt.NDArray[np.floating],
-                 block: int | tuple[int, int] = (4, 4), *, include_last: bool = False) -> None:
+                 sparsities: Sequence[Real] | npt.NDArray[np.floating],
+                 block: IntPair = (4, 4), *, include_last: bool = False) -> None:
         layers = _weight_layers(model, "MultiSparsity")
         if not isinstance(sparsities, (tuple, list, np.ndarray)):
             raise TypeError(f"MultiSparsity: sparsities must be a sequence of numbers in "
@@ -416,7 +418,7 @@ class MultiSparsity:
         ma, mb = self._full(a), self._full(b)
         return sum(int((x["W"] != y["W"]).sum()) for x, y in zip(ma, mb)) / self.n_weights
 
-    def switch(self, sparsity: float | None) -> float:
+    def switch(self, sparsity: Real | None) -> float:
         """Turn the model into the one at ``sparsity``, writing only the entries that change.
 
         Also sets the layers' masks, so that fine-tuning keeps the pattern.

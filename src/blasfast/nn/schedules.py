@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from .. import _checks
+from .._typing import Int, Real
 from . import _args
 
 __all__ = ["StepLR", "CosineLR"]
@@ -41,7 +42,7 @@ class StepLR:
     (0.1, 0.1, 0.05, 0.025)
     """
 
-    def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
+    def __init__(self, lr: Real, step_size: Int, gamma: Real = 0.1) -> None:
         lr = _args.real("StepLR", "lr", lr, lo=0, lo_open=True)
         step_size = _checks.integer("StepLR", "step_size", step_size, minimum=1)
         gamma = _args.real("StepLR", "gamma", gamma, lo=0, hi=1, lo_open=True)
@@ -114,7 +115,7 @@ class CosineLR:
     (0.1, 0.05, 0.0)
     """
 
-    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0) -> None:
+    def __init__(self, lr: Real, total_steps: Int, min_lr: Real = 0.0) -> None:
         lr = _args.real("CosineLR", "lr", lr, lo=0, lo_open=True)
         total_steps = _checks.integer("CosineLR", "total_steps", total_steps, minimum=1)
         min_lr = _args.real("CosineLR", "min_lr", min_lr, lo=0, hi=lr)

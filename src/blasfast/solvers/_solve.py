@@ -8,7 +8,7 @@ from .. import _backend, _checks, _dask, _dtypes
 from .._backend import get_array_module
 from .._errors import message
 from .._docs import STREAM_PARAM
-from .._typing import Array, ArrayLike, StreamLike
+from .._typing import Array, ArrayLike, Int, Real, StreamLike
 from . import _args, _errstate, _factor, _refine, _scaling, _small_cpu
 from . import _solveinfo as S
 from ._failures import handle_failures
@@ -65,14 +65,14 @@ def _as_stacks(xp, a, b, vector, batch, n, k):
 # What a type checker sees: return_info=True gives (x, info), the default x alone.
 @overload
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
-          tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
+          tol: Real | None = ..., max_iter: Int = ..., fallback: bool = ...,
           overwrite_a: bool = ..., overwrite_b: bool = ...,
           return_info: Literal[False] = ..., stream: StreamLike = ...) -> Array: ...
 
 
 @overload
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
-          tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
+          tol: Real | None = ..., max_iter: Int = ..., fallback: bool = ...,
           overwrite_a: bool = ..., overwrite_b: bool = ...,
           return_info: Literal[True],
           stream: StreamLike = ...) -> tuple[Array, SolveInfo]: ...
@@ -80,7 +80,7 @@ def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine:
 
 @overload
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine: Refine = ...,
-          tol: float | None = ..., max_iter: int = ..., fallback: bool = ...,
+          tol: Real | None = ..., max_iter: Int = ..., fallback: bool = ...,
           overwrite_a: bool = ..., overwrite_b: bool = ...,
           return_info: bool,
           stream: StreamLike = ...) -> Array | tuple[Array, SolveInfo]: ...
@@ -88,7 +88,7 @@ def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = ..., refine:
 
 @_callers_kind
 def solve(a: ArrayLike, b: ArrayLike, *, factor: _args.FactorLike = "float16",
-          refine: Refine = "auto", tol: float | None = None, max_iter: int = 50,
+          refine: Refine = "auto", tol: Real | None = None, max_iter: Int = 50,
           fallback: bool = True, overwrite_a: bool = False, overwrite_b: bool = False,
           return_info: bool = False,
           stream: StreamLike = None) -> Array | tuple[Array, SolveInfo]:

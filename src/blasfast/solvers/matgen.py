@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from .. import _checks
 from .._errors import message
-from .._typing import DTypeLike
+from .._typing import DTypeLike, Int, Real
 from . import _args
 
 __all__ = ["KINDS", "singular_values", "generate_matrix"]
@@ -36,10 +36,10 @@ __all__ = ["KINDS", "singular_values", "generate_matrix"]
 KINDS = ("arithmetic", "geometric", "cluster0", "cluster1", "logrand", "diag_dominant")
 # KINDS, and what ``rng=`` takes, for the annotations
 Kind = Literal["arithmetic", "geometric", "cluster0", "cluster1", "logrand", "diag_dominant"]
-Seed = Union[None, int, np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
+Seed = Union[None, Int, np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
 
 
-def singular_values(n: int, kind: str, cond: float,
+def singular_values(n: Int, kind: str, cond: Real,
                     rng: Seed = None) -> npt.NDArray[np.float64]:
     """The singular values of :func:`generate_matrix` (descending, float64, shape (n,))."""
     rng = np.random.default_rng(rng)
@@ -65,7 +65,7 @@ def _haar(rng, n):
     return q * np.sign(np.diag(r))
 
 
-def generate_matrix(n: int, kind: Kind = "geometric", cond: float = 1e4, *, rng: Seed = None,
+def generate_matrix(n: Int, kind: Kind = "geometric", cond: Real = 1e4, *, rng: Seed = None,
                     dtype: DTypeLike = np.float64) -> npt.NDArray[np.floating[Any]]:
     """A random n x n matrix of a MAGMA test family with 2-norm condition number ``cond``.
 
