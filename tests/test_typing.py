@@ -8,7 +8,9 @@ type checker sees the annotations.
   :func:`typing.get_type_hints` resolves them all (no forward reference that does not
   resolve). The test lists every gap at once, by public name.
 * mypy on ``tests/typing_usage.py`` -- a user program calling the API as the README's tour
-  does, with NumPy arrays -- reports nothing, and the program runs; mypy on a program that
+  does, with NumPy arrays, and also with lists where pairs and shapes are shown and NumPy
+  integer and floating scalars where Python ones are (what the run-time checks take) --
+  reports nothing, and the program runs; mypy on a program that
   passes a wrong type (``refine=3.5``, ``norm='unitary'``) reports exactly those calls,
   which proves it read our annotations through ``py.typed`` (an installed package without
   the marker is not analysed at all: every import of it would be an error instead).
@@ -280,23 +282,32 @@ a = np.eye(3)
 x = bf.solve(a, np.ones(3), refine=3.5)
 y = bf.fft.fft(np.ones(8), norm="unitary")
 z = bf.lu_solve(bf.lu_factor(a, dtype="float8"), np.ones(3))
+c = bf.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), stride=1.5, padding=[1.0, 1.0])
+g = bf.batched_gemm(a, a, alpha="2", beta=np.complex64(1))
 ok = bf.solve(a, np.ones(3), refine="gmres")
+ok2 = bf.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), stride=[1, np.int64(1)])
 """
 
 
 def test_mypy_reports_a_wrong_argument_type(mypy):
-    """A float where ``refine`` takes a name, an unknown ``norm`` or ``dtype`` name: errors on
-    exactly those lines (the last, correct call passes), naming the argument or call."""
+    """A float where ``refine`` takes a name, an unknown ``norm`` or ``dtype`` name, a float
+    stride or padding, a string or complex ``alpha``/``beta``: errors on exactly those lines
+    (the correct calls pass: the Int/Real/IntPair aliases are not ``Any``), naming the
+    argument or call."""
     path = mypy.dir / "wrong_call.py"
     path.write_text(WRONG)
     rc, out = mypy(path)
     errors = _errors(out)
     assert rc == 1, out
-    assert sorted(line for _, line in errors) == [5, 6, 7], out
+    assert sorted(line for _, line in errors) == [5, 6, 7, 8, 9], out
     assert '"solve"' in errors["wrong_call.py", 5][0], out      # no overload takes...
     assert '"float"' in errors["wrong_call.py", 5][0], out      # ...refine=3.5
     assert 'Argument "norm" to "fft"' in errors["wrong_call.py", 6][0], out
     assert 'Argument "dtype" to "lu_factor"' in errors["wrong_call.py", 7][0], out
+    assert [m.split(" has ")[0] for m in errors["wrong_call.py", 8]] == \
+        ['Argument "stride" to "conv2d"', 'Argument "padding" to "conv2d"'], out
+    assert [m.split(" has ")[0] for m in errors["wrong_call.py", 9]] == \
+        ['Argument "alpha" to "batched_gemm"', 'Argument "beta" to "batched_gemm"'], out
 
 
 def test_mypy_sees_every_public_callable_typed(mypy):
