@@ -81,10 +81,7 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: ArrayLike | None = None, *, stride:
     algo = _algorithm.choose(op, algorithm, geom, w_winograd is not None, gpu=xp is not np)
     with _args.stream_ctx(op, xp, stream):
         if algo in WINOGRAD:
-            if w_winograd is None:
-                w_winograd = _winograd.filter_transform(xp, w)
-            else:
-                _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
+            w_winograd = _winograd.filter_or_check(op, xp, w, w_winograd, geom, dtype)
             return _winograd.fprop(xp, x, w_winograd, bias, geom.pads, geom.P, geom.Q, dtype,
                                    fused=algo == "winograd")
         if algo == "fft":

@@ -78,10 +78,7 @@ def conv2d_dgrad(dy: ArrayLike, w: ArrayLike, x_shape: Shape, *, stride: IntPair
                              gpu=xp is not np)
     with _args.stream_ctx(op, xp, stream):
         if algo in WINOGRAD:
-            if w_winograd is None:
-                w_winograd = _winograd.filter_transform(xp, w)
-            else:
-                _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
+            w_winograd = _winograd.filter_or_check(op, xp, w, w_winograd, geom, dtype)
             return _winograd.dgrad(xp, dy, w_winograd, geom.pads, geom.H, geom.W, dtype,
                                    fused=algo == "winograd")
         return _im2col.dgrad(xp, dy, w, geom, dtype)

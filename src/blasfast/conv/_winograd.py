@@ -39,7 +39,7 @@ from .. import _dtypes
 from ..gemm import batched_gemm
 from ..kernels import _compile
 from ..kernels._compile import element_strides as _strides
-from . import _winograd_fused
+from . import _args, _winograd_fused
 
 __all__ = ["PERM", "tiles", "acc_dtype", "filter_transform", "input_transform",
            "output_transform", "grad_output_transform", "filter_grad_transform", "fprop",
@@ -121,6 +121,15 @@ def _parity_split(x, pads, hh, wh, dtype):
 
 
 # -- filter transform U = G g G^T ------------------------------------------------------
+
+
+def filter_or_check(op, xp, w, u, geom, dtype):
+    """The transformed filters for ``w``: ``u`` when the caller passed it (checked against
+    the geometry and dtype), else transformed now."""
+    if u is None:
+        return filter_transform(xp, w)
+    _args.check_u(op, u, geom.K, geom.C, dtype)
+    return u
 
 
 def filter_transform(xp, w):
