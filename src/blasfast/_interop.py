@@ -47,6 +47,7 @@ import typing
 
 import numpy as np
 
+from ._dtypes import bfloat16
 from ._errors import message
 
 _F = typing.TypeVar("_F", bound=typing.Callable[..., typing.Any])
@@ -67,11 +68,12 @@ class _Torch:
     def __init__(self, torch, device):
         self.torch = torch
         self.device = device  # the first tensor's torch.device
+        #: The CUDA device index of the tensors, or None for CPU tensors.
+        self.cuda_index = device.index if device.type == "cuda" else None
 
-    @property
-    def cuda_index(self):
-        """The CUDA device index of the tensors, or None for CPU tensors."""
-        return self.device.index if self.device.type == "cuda" else None
+    def owns(self, x):
+        """True for a tensor (what :meth:`to_native` converts)."""
+        return isinstance(x, self.torch.Tensor)
 
     def current_stream(self):
         """PyTorch's current stream on the tensors' device, as an integer handle."""
@@ -83,7 +85,8 @@ class _Torch:
             raise ValueError(message(
                 op, f"{name} must not require grad: blasfast records no autograd graph; "
                     f"pass {name}.detach(), got a tensor with requires_grad=True"))
-        if t.device.type not in ("cpu", "cuda"):
+        where = t.device.type
+        if where not in ("cpu", "cuda"):
             raise ValueError(message(
                 op, f"{name} must be a CPU or CUDA tensor, got a tensor on "
                     f"device '{t.device}'"))
@@ -98,22 +101,16 @@ class _Torch:
         bf16 = t.dtype == torch.bfloat16
         if bf16:
             t = t.view(torch.int16)
-        if t.device.type == "cpu":
+        if where == "cpu":
             a = t.numpy()
         else:
             from . import _backend
 
             a = _backend._to_cupy(op, t)
-        if bf16:
-            from ._dtypes import bfloat16
-
-            a = a.view(bfloat16)
-        return a
+        return a.view(bfloat16) if bf16 else a
 
     def from_native(self, a):
         torch = self.torch
-        from ._dtypes import bfloat16
-
         if isinstance(a, np.generic):  # NumPy returns a scalar where torch returns 0-d
             a = np.asarray(a)
         bf16 = a.dtype == bfloat16
@@ -135,6 +132,10 @@ class _Namespace:
         self.name = name
 
     cuda_index = None
+
+    def owns(self, x):
+        """True for an array of this library (what :meth:`to_native` converts)."""
+        return _package(x) == self.name and hasattr(x, "__dlpack__")
 
     def to_native(self, op, name, x, held=False):
         from . import _backend
@@ -162,12 +163,12 @@ def _kind_of(x):
     if t in _PLAIN or isinstance(x, np.generic):
         return None
     pkg = _package(x)
-    if pkg in _NATIVE_PACKAGES or not hasattr(x, "__dlpack__"):
-        return None
     if pkg == "torch":
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(x, torch.Tensor):
             return _Torch(torch, x.device)
+        return None
+    if pkg in _NATIVE_PACKAGES or not hasattr(x, "__dlpack__"):
         return None
     if not hasattr(x, "__dlpack_device__"):
         return None
@@ -217,7 +218,7 @@ def _convert_in(op, kind, name, v, held=False):
         return v
     if t in (list, tuple):
         return t(_convert_in(op, kind, f"{name}[{i}]", x, held) for i, x in enumerate(v))
-    return kind.to_native(op, name, v, held) if _kind_of(v) is not None else v
+    return kind.to_native(op, name, v, held) if kind.owns(v) else v
 
 
 def _is_native_array(r):
@@ -276,9 +277,12 @@ def callers_kind(func: _F) -> _F:
     ``stream``. The decorated op keeps its signature and type (for type checkers too).
     """
     sig = inspect.signature(func)
-    params = sig.parameters
-    out_name = "out" if "out" in params else None
-    stream_name = "stream" if "stream" in params else None
+    positional = [p.name for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    out_pos = positional.index("out") if "out" in positional else None
+    has_out = "out" in sig.parameters
+    stream_pos = positional.index("stream") if "stream" in positional else None
+    has_stream = "stream" in sig.parameters
     op = func.__name__
 
     @functools.wraps(func)
@@ -286,21 +290,29 @@ def callers_kind(func: _F) -> _F:
         kind = _scan(op, (*args, *kwargs.values()) if kwargs else args)
         if kind is None:
             return func(*args, **kwargs)
-        bound = sig.bind(*args, **kwargs)
-        arguments = bound.arguments
-        out_given = arguments.get(out_name) if out_name else None
-        for name, v in arguments.items():
-            if params[name].kind is inspect.Parameter.VAR_KEYWORD:
-                arguments[name] = {k: _convert_in(op, kind, k, x) for k, x in v.items()}
-            else:
-                arguments[name] = _convert_in(op, kind, name, v,
-                                              name == out_name and "it is written")
-        origins = _out_origins(out_given, arguments.get(out_name)) if out_name else {}
-        if (kind.cuda_index is not None and stream_name
-                and arguments.get(stream_name) is None):
-            arguments[stream_name] = kind.current_stream()
-        with device(kind):
-            result = func(*bound.args, **bound.kwargs)
+        # Arguments are converted where they stand (no signature binding: a tensor call
+        # costs a few microseconds, not tens); a wrong call fails in func as it would.
+        given, given_kw = args, kwargs
+        args = [_convert_in(op, kind, positional[i] if i < len(positional) else f"args[{i}]",
+                            v, i == out_pos and "it is written") for i, v in enumerate(args)]
+        kwargs = {k: _convert_in(op, kind, k, v, k == "out" and "it is written")
+                  for k, v in kwargs.items()}
+        origins = {}
+        if out_pos is not None and out_pos < len(args):
+            origins = _out_origins(given[out_pos], args[out_pos])
+        elif has_out and "out" in kwargs:
+            origins = _out_origins(given_kw["out"], kwargs["out"])
+        if kind.cuda_index is not None and has_stream:
+            if stream_pos is not None and stream_pos < len(args):
+                if args[stream_pos] is None:
+                    args[stream_pos] = kind.current_stream()
+            elif kwargs.get("stream") is None:
+                kwargs["stream"] = kind.current_stream()
+        if kind.cuda_index is None:
+            result = func(*args, **kwargs)
+        else:
+            with device(kind):
+                result = func(*args, **kwargs)
         return _convert_out(kind, result, origins)
 
     wrapper.__signature__ = sig
