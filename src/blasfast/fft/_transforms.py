@@ -112,8 +112,9 @@ def fft(a: ArrayLike, n: Int | None = None, axis: Int = -1, norm: Norm | None = 
     ----------
     a : array, (..., n_in, ...)
         float16/float32/complex64 (single precision) or float64/complex128/int/bool (FP64).
-        NumPy array (CPU path) or CuPy / CUDA array (GPU path), any strides; not a list or
-        a Python scalar (convert with ``numpy.asarray``). A ``dask.array.Array`` gives a
+        NumPy array or (nested) list of numbers (CPU path, as ``numpy.fft`` takes them) or
+        CuPy / CUDA array (GPU path), any strides; not a Python scalar. A PyTorch tensor
+        gives a tensor on its device. A ``dask.array.Array`` gives a
         lazy Dask array, computed blockwise over the axes not transformed (``stream`` must
         then be None: ``ValueError``); so for every transform.
     n : int, optional

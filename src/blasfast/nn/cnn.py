@@ -83,7 +83,7 @@ def build_cnn(image_shape: Sequence[Int], n_classes: Int, *, channels: Sequence[
     activation : {'relu', 'tanh', 'sigmoid'}
         After every convolution and hidden dense layer (ReLU layers use He
         initialization, the others Glorot).
-    algorithm : {'auto', 'winograd', 'gemm'}
+    algorithm : {'auto', 'winograd', 'winograd_nonfused', 'gemm'}
         Of every convolution.
     rng : int, numpy.random.Generator or None
         Seed or generator for all initial weights.
