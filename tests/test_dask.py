@@ -102,6 +102,45 @@ def test_conv2d_over_n(rng):
     _check(r, bf.conv2d(x, w, bias, padding=1, stride=(1, 2)), 30 * 27 * U32)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=lambda d: np.dtype(d).name)
+def test_conv2d_gradients_over_n(rng, dtype):
+    """dgrad is blockwise over N; wgrad sums the blocks' filter gradients (16-bit blocks
+    in float32, the sum rounded once, as the eager op's FP32 accumulation)."""
+    x = rng.standard_normal((5, 3, 10, 9)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    dy = rng.standard_normal((5, 4, 10, 9)).astype(dtype)
+    X, DY = da.from_array(x, chunks=(2, 1, 5, 9)), da.from_array(dy, chunks=(2, 4, 10, 9))
+    r = bf.conv2d_dgrad(DY, w, x.shape, padding=1)
+    assert r.chunks[0] == (2, 2, 1) and r.numblocks == (3, 1, 1, 1)
+    u = 2.0 ** -11 if dtype == np.float16 else U32
+    # each dx is a sum of K R S = 36 products: the eager op's bound, the same blocks
+    _check(r, bf.conv2d_dgrad(dy, w, x.shape, padding=1), 40 * u)
+    r = bf.conv2d_wgrad(X, DY, w.shape, padding=1)
+    eager = bf.conv2d_wgrad(x, dy, w.shape, padding=1)
+    # sums over N P Q = 450 terms, in float32 (both ways), then one rounding to dtype
+    _check(r, eager, 2 * 450 * U32 + 2 * u)
+    wgrad64 = bf.conv2d_wgrad(x.astype(np.float64), dy.astype(np.float64), w.shape, padding=1)
+    assert _rel(r.compute(), wgrad64) <= 450 * U32 + u
+    W = da.from_array(w, chunks=(2, 3, 3, 3))
+    r = bf.winograd_filter_transform(W)
+    assert r.chunks == ((4,), (4,), (2, 2), (3,))
+    _check(r, bf.winograd_filter_transform(w), 0.0)  # the same blocks, the same numbers
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: bf.lu_factor(x),
+    lambda x: bf.lu_solve(bf.lu_factor(np.eye(3)), x[0, :, 0]),
+    lambda x: bf.gemm_vbatched([x[0]], [np.eye(3)]),
+    lambda x: bf.BatchedGemm(x, x),
+])
+def test_ops_without_a_blockwise_form_refuse_dask_instead_of_computing_it(call):
+    """Before, these computed the whole Dask array into one NumPy array, silently."""
+    x = _exploding((4, 3, 3), np.float64, (2, 3, 3))
+    with pytest.raises(TypeError, match=r"^\w+: Dask arrays are not supported .*compute "
+                                        r"them first"):
+        call(x)
+
+
 @pytest.mark.parametrize("name, kwargs", [
     ("fft", {}), ("fft", {"n": 6, "axis": 1}), ("ifft", {"axis": 0}),
     ("rfft", {"axis": 0}), ("irfft", {}), ("irfft", {"n": 9, "axis": 1}),
@@ -163,6 +202,9 @@ def test_solve_carries_the_callers_errstate(rng):
     lambda x: bf.fft.fftconvolve(x, x[:1], axes=(1, 2)),
     lambda x: bf.solve(x, x[..., 0]),
     lambda x: bf.conv2d(x[:, None], x[:2, None, :3, :3]),
+    lambda x: bf.conv2d_dgrad(x[:, None, :2, :2], x[:1, None, :3, :3], (6, 1, 4, 4)),
+    lambda x: bf.conv2d_wgrad(x[:, None], x[:, None, :2, :2], (1, 1, 3, 3)),
+    lambda x: bf.winograd_filter_transform(x[:, None, :3, :3]),
 ])
 def test_nothing_is_computed_at_call_time(call):
     x = _exploding((6, 4, 4), np.float32, (2, 4, 4))
@@ -196,6 +238,10 @@ def test_bad_arguments_fail_at_graph_build():
     (lambda x: bf.conv2d(x[None], x[None, :, :1, :1], stream=0), "stream"),
     (lambda x: bf.solve(x, x, return_info=True), "return_info"),
     (lambda x: bf.solve(x, x, overwrite_b=True), "overwrite_b"),
+    (lambda x: bf.solve(x, x, stream=0), "stream"),
+    (lambda x: bf.conv2d_dgrad(x[None], x[None, :, :1, :1], (1, 3, 3, 3), stream=0), "stream"),
+    (lambda x: bf.conv2d_wgrad(x[None], x[None], (4, 4, 1, 1), stream=0), "stream"),
+    (lambda x: bf.winograd_filter_transform(x[None], stream=0), "stream"),
 ])
 def test_refused_with_dask(call, name):
     x = da.ones((4, 3, 3), chunks=(2, 3, 3))

@@ -14,6 +14,12 @@ here. Each function below
    :meth:`dask.array.Array.map_blocks`); the op picks its CPU or GPU path from each
    block's type. Batch dimensions broadcast as in NumPy.
 
+:func:`blasfast.conv2d_wgrad` sums its blocks' filter gradients instead (a reduction over
+N). Ops with no blockwise form (``lu_factor``/``lu_solve``, whose factors are a record;
+``gemm_vbatched``, whose one launch takes pointers; ``BatchedGemm``, which holds its
+operands) refuse Dask arrays with a ``TypeError`` (:func:`refuse`) rather than computing
+them into one array.
+
 Not supported with Dask arrays (a ``ValueError`` naming the op): ``out=``, ``stream=``
 (the scheduler decides where and when blocks run), ``overwrite_b=True`` and
 ``return_info=True`` in :func:`blasfast.solve` (the info of a lazy result would itself be
@@ -230,6 +236,89 @@ def conv2d(func, x, w, bias, stride, padding, dilation, algorithm, w_winograd, s
     return _gufunc(op, lambda x, w, b, u: func(x, w, b, w_winograd=u, **kw),
                    [x, w, bias, w_winograd], ("x", "w", "bias", "w_winograd"), [3, 4, 1, 4],
                    (geom.K, geom.P, geom.Q), dtype, xp)
+
+
+def conv2d_dgrad(func, dy, w, x_shape, stride, padding, dilation, algorithm, w_winograd,
+                 stream):
+    """:func:`blasfast.conv2d_dgrad` on Dask arrays, blockwise over N: each block of ``dy``
+    gives the same block of ``dx`` (``x_shape``'s N is the block's)."""
+    from .conv import _algorithm, _args
+    from .conv._geom import make_geom
+
+    op = "conv2d_dgrad"
+    _refuse(op, "stream", stream, "None")
+    xp = _chunk_xp(op, dy, w, w_winograd)
+    dy, w, w_winograd = _as_dask((dy, w, w_winograd))
+    _args.arrays(op, dy=dy, w=w, **({} if w_winograd is None else {"w_winograd": w_winograd}))
+    dtype = _args.check_dtypes(op, dy=dy, w=w)
+    geom = make_geom(op, x_shape, w.shape, stride, padding, dilation, x_name="x_shape")
+    _args.check_dy(op, dy, geom)
+    _algorithm.choose(op, algorithm, geom, w_winograd is not None, forward_only=True,
+                      gpu=xp is not np)
+    if w_winograd is not None:
+        _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
+    rest = tuple(geom.x_shape[1:])
+    return _gufunc(op, lambda dy, w, u: func(dy, w, (dy.shape[0],) + rest, w_winograd=u, **kw),
+                   [dy, w, w_winograd], ("dy", "w", "w_winograd"), [3, 4, 4], rest, dtype, xp)
+
+
+def conv2d_wgrad(func, x, dy, w_shape, stride, padding, dilation, algorithm, stream):
+    """:func:`blasfast.conv2d_wgrad` on Dask arrays: a tree sum over N of each block's
+    filter gradient. The blocks of 16-bit inputs are computed in float32 (their values are
+    exact there) and the sum is rounded once, as the eager op's FP32 accumulation is."""
+    from .conv import _algorithm, _args
+    from .conv._geom import make_geom
+
+    op = "conv2d_wgrad"
+    _refuse(op, "stream", stream, "None")
+    xp = _chunk_xp(op, x, dy)
+    x, dy = _as_dask((x, dy))
+    _args.arrays(op, x=x, dy=dy)
+    dtype = _args.check_dtypes(op, x=x, dy=dy)
+    geom = make_geom(op, x.shape, w_shape, stride, padding, dilation, w_name="w_shape")
+    _args.check_dy(op, dy, geom)
+    _algorithm.choose(op, algorithm, geom, forward_only=True, gpu=xp is not np)
+    work = np.dtype(np.float32) if dtype.itemsize == 2 else dtype
+    kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
+    shape = tuple(geom.w_shape)
+
+    def block(x, dy):
+        return func(x.astype(work, copy=False), dy.astype(work, copy=False), shape, **kw)[None]
+
+    da = _da()
+    x, dy = _single_core(x, 3), _single_core(dy, 3)
+    _, (x, dy) = da.core.unify_chunks(x, "nchw", dy, "nkpq")
+    partial = da.blockwise(block, "nabcd", x, "nchw", dy, "nkpq", dtype=work,
+                           new_axes=dict(zip("abcd", shape)), adjust_chunks={"n": 1},
+                           concatenate=True, meta=xp.empty((0,) * 5, work))
+    return partial.sum(axis=0, dtype=work).astype(dtype)
+
+
+def winograd_filter_transform(func, w, stream):
+    """:func:`blasfast.winograd_filter_transform` on a Dask array, blockwise over K."""
+    from .conv import _args
+
+    op = "winograd_filter_transform"
+    _refuse(op, "stream", stream, "None")
+    xp = _chunk_xp(op, w)
+    (w,) = _as_dask((w,))
+    _args.arrays(op, w=w)
+    _args.check_dtypes(op, w=w)
+    _args.check_3x3_filters(op, w)
+    da = _da()
+    w = _single_core(w, 3)
+    return da.blockwise(lambda b: func(b), "xykc", w, "kcrs", dtype=w.dtype,
+                        new_axes={"x": 4, "y": 4}, concatenate=True,
+                        meta=xp.empty((0,) * 4, w.dtype))
+
+
+def refuse(op, *values, why):
+    """A TypeError for an op that takes no Dask arrays (``why``: what to do instead), when
+    one is among ``values``: the op would otherwise compute it into one array."""
+    if any_dask(*values):
+        raise TypeError(message(op, f"Dask arrays are not supported ({why}); compute them "
+                                    "first (.compute()) to run eagerly"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -45,6 +45,16 @@ def check_u(op, u, k, c, dtype):
                                     f"got {u.dtype.name}"))
 
 
+def check_3x3_filters(op, w):
+    """``w`` is a KCRS stack of 3x3 filters (what the Winograd filter transform takes)."""
+    if len(w.shape) != 4:
+        raise ValueError(message(op, f"w must be a 4-D KCRS array (K, C, R, S), got shape "
+                                     f"{tuple(w.shape)}"))
+    if tuple(w.shape[2:]) != (3, 3):
+        raise ValueError(message(op, f"w must hold 3x3 filters (F(2x2, 3x3)), got "
+                                     f"{w.shape[2]}x{w.shape[3]}"))
+
+
 def check_dy(op, dy, geom):
     if tuple(dy.shape) != geom.y_shape:
         raise ValueError(message(

@@ -5,7 +5,6 @@ import numpy as np
 
 from .. import _dask
 from .._backend import get_array_module
-from .._errors import message
 from .._typing import Array, ArrayLike, IntPair, Padding, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
 from ._algorithm import WINOGRAD, Algorithm
@@ -106,7 +105,8 @@ def winograd_filter_transform(w: ArrayLike, *, stream: StreamLike = None) -> Arr
     Parameters
     ----------
     w : (K, C, 3, 3) array, float32, float64, float16 or bfloat16
-        KCRS filters, NumPy or CuPy; any strides.
+        KCRS filters, NumPy or CuPy; any strides. A ``dask.array.Array`` gives a lazy
+        Dask array, computed blockwise over K (``stream`` must then be None).
     stream : as for :func:`conv2d`, optional
         GPU path only.
 
@@ -146,14 +146,11 @@ def winograd_filter_transform(w: ArrayLike, *, stream: StreamLike = None) -> Arr
            [1.  , 1.5 , 0.5 , 1.  ]], dtype=float32)
     """
     op = "winograd_filter_transform"
+    if _dask.any_dask(w):  # a lazy Dask array, blockwise over K
+        return _dask.winograd_filter_transform(winograd_filter_transform, w, stream)
     _args.arrays(op, w=w)
     xp, (w,) = get_array_module(op, w)
     _args.check_dtypes(op, w=w)
-    if w.ndim != 4:
-        raise ValueError(message(op, f"w must be a 4-D KCRS array (K, C, R, S), got shape "
-                                     f"{tuple(w.shape)}"))
-    if tuple(w.shape[2:]) != (3, 3):
-        raise ValueError(message(op, f"w must hold 3x3 filters (F(2x2, 3x3)), got "
-                                     f"{w.shape[2]}x{w.shape[3]}"))
+    _args.check_3x3_filters(op, w)
     with _args.stream_ctx(op, xp, stream):
         return _winograd.filter_transform(xp, w)

@@ -3,6 +3,7 @@ backward data) and :func:`conv2d_wgrad` (w.r.t. the filters, backward filter).""
 
 import numpy as np
 
+from .. import _dask
 from .._backend import get_array_module
 from .._typing import Array, ArrayLike, IntPair, Padding, Shape, StreamLike
 from . import _algorithm, _args, _docs, _im2col, _winograd
@@ -31,7 +32,9 @@ def conv2d_dgrad(dy: ArrayLike, w: ArrayLike, x_shape: Shape, *, stride: IntPair
     Parameters
     ----------
     dy : (N, K, P, Q) array, float32, float64, float16 or bfloat16
-        Gradient of the loss w.r.t. the forward's output.
+        Gradient of the loss w.r.t. the forward's output. A ``dask.array.Array`` (here or
+        for any array argument) gives a lazy Dask array, computed blockwise over N
+        (``stream`` must then be None: ``ValueError``).
     w : (K, C, R, S) array, same dtype and kind
         The forward's filters.
     x_shape : tuple of 4 ints
@@ -69,6 +72,9 @@ def conv2d_dgrad(dy: ArrayLike, w: ArrayLike, x_shape: Shape, *, stride: IntPair
     True
     """
     op = "conv2d_dgrad"
+    if _dask.any_dask(dy, w, w_winograd):  # a lazy Dask array, blockwise over N
+        return _dask.conv2d_dgrad(conv2d_dgrad, dy, w, x_shape, stride, padding, dilation,
+                                  algorithm, w_winograd, stream)
     _args.arrays(op, dy=dy, w=w, **({} if w_winograd is None else {"w_winograd": w_winograd}))
     xp, (dy, w, w_winograd) = get_array_module(op, dy, w, w_winograd)
     dtype = _args.check_dtypes(op, dy=dy, w=w)
@@ -103,7 +109,10 @@ def conv2d_wgrad(x: ArrayLike, dy: ArrayLike, w_shape: Shape, *, stride: IntPair
     Parameters
     ----------
     x : (N, C, H, W) array, float32, float64, float16 or bfloat16
-        The forward's input.
+        The forward's input. With Dask arrays (``x`` or ``dy``) the result is a lazy Dask
+        array: each block of N gives its filter gradient (16-bit blocks in float32) and
+        the blocks are summed, rounded to the result dtype once (``stream`` must then be
+        None: ``ValueError``).
     dy : (N, K, P, Q) array, same dtype and kind
         Gradient of the loss w.r.t. the forward's output.
     w_shape : tuple of 4 ints
@@ -138,6 +147,9 @@ def conv2d_wgrad(x: ArrayLike, dy: ArrayLike, w_shape: Shape, *, stride: IntPair
     True
     """
     op = "conv2d_wgrad"
+    if _dask.any_dask(x, dy):  # a lazy Dask array: a sum over N of blockwise gradients
+        return _dask.conv2d_wgrad(conv2d_wgrad, x, dy, w_shape, stride, padding, dilation,
+                                  algorithm, stream)
     _args.arrays(op, x=x, dy=dy)
     xp, (x, dy) = get_array_module(op, x, dy)
     dtype = _args.check_dtypes(op, x=x, dy=dy)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import _backend, _interop
+from .. import _backend, _dask, _interop
 from .._errors import message
 from .._typing import Array, ArrayLike, Int, Real, StreamLike
 from ._args import Compute, _data_ptr, _validate
@@ -86,7 +86,8 @@ class BatchedGemm:
     Raises
     ------
     TypeError, ValueError
-        As :func:`blasfast.batched_gemm`, naming ``BatchedGemm``.
+        As :func:`blasfast.batched_gemm`, naming ``BatchedGemm``; a Dask array is a
+        ``TypeError`` (a plan holds its operands' memory).
     blasfast.KernelCompileError
         If the CUDA kernel fails to compile (GPU path).
 
@@ -129,6 +130,8 @@ class BatchedGemm:
             raise TypeError(message(_OP, "a must be an array; the pointer-array form (lists "
                                          "of matrices) is not planned, call "
                                          "blasfast.batched_gemm or blasfast.gemm_vbatched"))
+        _dask.refuse(_OP, a, b, c, out, why="a plan holds its operands' memory; "
+                                         "blasfast.batched_gemm takes Dask arrays")
         # A plan made with PyTorch tensors (or another foreign kind) keeps their memory as
         # NumPy/CuPy views and gives results of that kind back (blasfast._interop).
         kind = self._kind = _interop.scan(_OP, (a, b, c, out))

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import _backend, _checks
+from .. import _backend, _checks, _dask
 from .._dtypes import (COMPUTE, CTYPE, GEMM_INPUT_DTYPES, bfloat16, float16, float32,
                       gemm_precision)
 from .._docs import STREAM_PARAM
@@ -439,7 +439,7 @@ def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
     ------
     TypeError
         Arguments that are not lists, an item that is not an array (``out=[None]``, a
-        nested list), non-bool ``trans_a``/``trans_b``, a ``compute`` that is not a string,
+        nested list, a Dask array: one launch takes pointers to arrays in memory), non-bool ``trans_a``/``trans_b``, a ``compute`` that is not a string,
         a ``stream`` that is not a CUDA stream, an unsupported dtype, mixed dtypes (the
         message names the item), ``c_list``/``out`` not in the result dtype, non-real
         ``alpha``/``beta``, or host and device arrays in one call (naming the two items).
@@ -490,6 +490,9 @@ def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
     >>> bool(np.allclose(bf.gemm_vbatched(a, b, alpha=2.0)[0], 2 * a[0] @ b[0]))
     True
     """
+    for arg in (a_list, b_list, c_list, out):
+        if type(arg) in (list, tuple):
+            _dask.refuse(_OP, *arg, why="one launch takes pointers to arrays in memory")
     return _gemm_vbatched(_OP, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, out,
                           compute, stream)
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.linalg import LinAlgWarning
 
-from .. import _backend, _checks
+from .. import _backend, _checks, _dask
 from .._backend import get_array_module, is_device_array
 from .._docs import STREAM_PARAM
 from .._errors import LinAlgError, message
@@ -128,8 +128,9 @@ def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: boo
     Raises
     ------
     TypeError
-        ``a`` not a float32/float64 array; a flag that is not a bool; ``dtype`` neither a
-        name nor a dtype.
+        ``a`` not a float32/float64 array (a Dask array included: the factors are a
+        record; :func:`solve` takes Dask stacks); a flag that is not a bool; ``dtype``
+        neither a name nor a dtype.
     ValueError
         Non-square ``a``; an unknown ``dtype``; NaN/Inf with ``check_finite``.
     blasfast.LinAlgError
@@ -160,6 +161,8 @@ def lu_factor(a: ArrayLike, *, dtype: _args.FactorLike | None = None, scale: boo
     (dtype('float32'), dtype('int32'))
     """
     op = "lu_factor"
+    _dask.refuse(op, a, why="the factors are a record, not a blockwise result; "
+                            "blasfast.solve takes Dask stacks")
     _checks.array_operand(op, "a", a)
     dtype = _args.factor_name(op, "dtype", dtype, _factor.FACTORS, allow_none=True)
     scale = _checks.flag(op, "scale", scale)
@@ -247,8 +250,9 @@ def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, 
     Raises
     ------
     TypeError
-        ``lu_and_piv`` not a pair; ``lu``, ``piv`` or ``b`` not an array; dtypes that do
-        not fit (``piv`` must be an integer array); a flag that is not a bool.
+        ``lu_and_piv`` not a pair; ``lu``, ``piv`` or ``b`` not an array (a Dask array
+        included); dtypes that do not fit (``piv`` must be an integer array); a flag that
+        is not a bool.
     ValueError
         Shapes that do not fit; ``piv`` with an entry outside ``[0, n)``; ``trans`` other
         than 0 / 'N'; NaN/Inf with ``check_finite``.
@@ -277,6 +281,7 @@ def lu_solve(lu_and_piv: LUFactors | tuple[ArrayLike, ArrayLike], b: ArrayLike, 
         raise TypeError(message(op, "lu_and_piv must be a pair (lu, piv) as lu_factor "
                                     f"returns, got {_checks.describe(lu_and_piv)}"))
     lu, piv = lu_and_piv
+    _dask.refuse(op, lu, piv, b, why="blasfast.solve takes Dask stacks")
     _checks.array_operand(op, "lu", lu)
     _checks.array_operand(op, "piv", piv)
     _checks.array_operand(op, "b", b)
