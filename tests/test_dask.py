@@ -127,6 +127,48 @@ def test_conv2d_gradients_over_n(rng, dtype):
     _check(r, bf.winograd_filter_transform(w), 0.0)  # the same blocks, the same numbers
 
 
+def test_convolutions_with_empty_and_unknown_chunks(rng):
+    """A boolean mask can leave an N chunk empty (the eager op refuses N = 0: such blocks
+    give empty or zero results) or sizes unknown (refused at graph build, with the fix)."""
+    x = rng.standard_normal((5, 2, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((5, 3, 6, 6)).astype(np.float32)
+    keep = np.array([True, True, False, False, True])
+    X = da.from_array(x, chunks=(2, 2, 6, 6))[da.from_array(keep, chunks=2)]
+    DY = da.from_array(dy, chunks=(2, 3, 6, 6))[da.from_array(keep, chunks=2)]
+    for name, call in [("conv2d", lambda X, DY: bf.conv2d(X, w, padding=1)),
+                       ("conv2d_dgrad", lambda X, DY: bf.conv2d_dgrad(DY, w, X.shape,
+                                                                      padding=1)),
+                       ("conv2d_wgrad", lambda X, DY: bf.conv2d_wgrad(X, DY, w.shape,
+                                                                      padding=1))]:
+        with pytest.raises(ValueError, match=rf"{name}: \w+ must have known chunk sizes.*"
+                                             r"compute_chunk_sizes"):
+            call(X, DY)
+    X.compute_chunk_sizes()
+    DY.compute_chunk_sizes()
+    assert X.chunks[0] == (2, 0, 1)
+    xs, dys = x[keep], dy[keep]
+    _check(bf.conv2d(X, w, padding=1), bf.conv2d(xs, w, padding=1), 0.0)
+    _check(bf.conv2d_dgrad(DY, w, X.shape, padding=1),
+           bf.conv2d_dgrad(dys, w, xs.shape, padding=1), 0.0)
+    _check(bf.conv2d_wgrad(X, DY, w.shape, padding=1),
+           bf.conv2d_wgrad(xs, dys, w.shape, padding=1), 2 * 108 * U32)  # N P Q = 108
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: bf.batched_gemm([x[0]], [x[1]]),  # the pointer-array (list) form
+    lambda x: bf.batched_gemm([np.eye(3)], [np.eye(3)], out=[x[0]]),
+    lambda x: bf.matmul([x[0], x[1]], np.eye(3)),
+    lambda x: bf.fft.fft([x[0], x[1]]),
+    lambda x: bf.nn.Sequential([bf.nn.Dense(3, 2, rng=0)]).predict(x[:, 0]),
+])
+def test_lists_of_dask_arrays_and_ops_without_a_dask_form_refuse_them(call):
+    """NumPy would compute the whole of each into one array, silently."""
+    x = _exploding((4, 3, 3), np.float64, (2, 3, 3))
+    with pytest.raises(TypeError, match=r"^[\w.]+: Dask arrays are not supported"):
+        call(x)
+
+
 @pytest.mark.parametrize("call", [
     lambda x: bf.lu_factor(x),
     lambda x: bf.lu_solve(bf.lu_factor(np.eye(3)), x[0, :, 0]),

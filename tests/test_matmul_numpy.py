@@ -289,3 +289,17 @@ def test_repeated_matmul_takes_the_cached_configuration_with_the_same_results(xp
     hits = _core.stats["hits"]
     r = bf.matmul(a, v)  # a vector: numpy.matmul's 1-D rules, never the cached path
     assert r.shape == (3, 4) and _core.stats["hits"] == hits
+
+
+def test_the_cached_path_refuses_what_the_full_path_refuses_as_stream(dev, rng):
+    """A context manager that is not a stream (a lock; torch.Stream in torch 2.13) was
+    taken by the cached path once a configuration existed, and the work ran on the current
+    stream instead: found in review."""
+    import threading
+
+    a = dev.asarray(rng.standard_normal((2, 3, 3)).astype(np.float32))
+    for f in (bf.matmul, bf.batched_gemm):
+        f(a, a)  # caches the configuration
+        with pytest.raises(TypeError, match=rf"{f.__name__}: stream must be None, a "
+                                            r"cupy.cuda.Stream"):
+            f(a, a, stream=threading.Lock())

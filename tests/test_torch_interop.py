@@ -372,3 +372,15 @@ def test_input_tensors_are_viewed_not_copied(monkeypatch):
     bf.batched_gemm(a, b[:, :, :1])  # a strided view of b too
     (an, bn), = seen
     assert np.shares_memory(an, a.numpy()) and np.shares_memory(bn, b.numpy())
+
+
+def test_a_malformed_call_is_pythons_type_error_before_any_conversion():
+    """Too many arguments or an unknown keyword: Python's TypeError, as without tensors,
+    even when a tensor would also be refused (requires_grad)."""
+    t = torch.randn(2, 2, requires_grad=True)
+    with pytest.raises(TypeError, match=r"batched_gemm\(\) takes from 2 to 3 positional"):
+        bf.batched_gemm(t, t, None, 1.0)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'alhpa'"):
+        bf.batched_gemm(t, t, alhpa=2.0)
+    with pytest.raises(TypeError, match=r"multiple values for argument 'b'"):
+        bf.batched_gemm(t, t, b=t)

@@ -21,6 +21,7 @@ Nothing here touches the GPU at import time.
 import contextlib
 import functools
 import os
+import sys
 
 import numpy as np
 
@@ -142,6 +143,16 @@ def _to_cupy(op, x):
     return cp.from_dlpack(x)
 
 
+def _refuse_dask(op, values):
+    """A Dask array that reaches here belongs to an op (or argument) with no blockwise
+    form: refuse it, since NumPy would compute it into one array without a word."""
+    mod = sys.modules.get("dask.array")
+    cls = getattr(mod, "Array", None)
+    if cls is not None and any(isinstance(v, cls) for v in values):
+        raise TypeError(message(op, "Dask arrays are not supported here (no blockwise form); "
+                                    "compute them first (.compute()) to run eagerly"))
+
+
 def get_array_module(op, *arrays):
     """Return ``(xp, arrays)`` for the path the arrays select, converting device arrays to CuPy.
 
@@ -150,8 +161,10 @@ def get_array_module(op, *arrays):
     Raises
     ------
     TypeError
-        If host and device arrays are mixed in one call.
+        If host and device arrays are mixed in one call, or for a Dask array (ops with a
+        Dask form hand Dask arrays to :mod:`blasfast._dask` before they get here).
     """
+    _refuse_dask(op, arrays)
     on_device = [is_device_array(a) for a in arrays if a is not None]
     host = [a for a in arrays if a is not None and not is_device_array(a)
             and not np.isscalar(a)]

@@ -152,6 +152,23 @@ def _gufunc(op, func, operands, names, ncores, out_core, dtype, xp):
                            output_sizes=dict(zip(outs, out_core)), meta=meta)
 
 
+def _known_sizes(op, **arrays):
+    """Refuse Dask arrays of unknown chunk sizes (NaN, after boolean indexing): the
+    convolutions' geometry needs every size at graph build."""
+    for name, x in arrays.items():
+        if x is not None and any(s != s for s in getattr(x, "shape", ())):  # NaN
+            raise ValueError(message(
+                op, f"{name} must have known chunk sizes, got shape {tuple(x.shape)}; call "
+                    f"{name}.compute_chunk_sizes() first"))
+
+
+def _empty_block(block, shape, dtype):
+    """An empty result block of the kind of ``block`` (a zero-length chunk along N, which
+    the eager op refuses: it has no images)."""
+    xp = np if isinstance(block, np.ndarray) else _backend.array_module(block)
+    return xp.zeros(shape, dtype)
+
+
 def _chunk_xp(op, *values):
     """The array module of the Dask arrays' chunks and of the other arrays among
     ``values``: all must agree (host and device arrays are not mixed, as in every op)."""
@@ -222,6 +239,7 @@ def conv2d(func, x, w, bias, stride, padding, dilation, algorithm, w_winograd, s
 
     op = "conv2d"
     _refuse(op, "stream", stream, "None")
+    _known_sizes(op, x=x, w=w, bias=bias, w_winograd=w_winograd)
     xp = _chunk_xp(op, x, w, bias, w_winograd)
     x, w, bias, w_winograd = _as_dask((x, w, bias, w_winograd))
     _args.arrays(op, x=x, w=w, **{k: v for k, v in (("bias", bias), ("w_winograd", w_winograd))
@@ -233,9 +251,15 @@ def conv2d(func, x, w, bias, stride, padding, dilation, algorithm, w_winograd, s
     if w_winograd is not None:
         _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
-    return _gufunc(op, lambda x, w, b, u: func(x, w, b, w_winograd=u, **kw),
-                   [x, w, bias, w_winograd], ("x", "w", "bias", "w_winograd"), [3, 4, 1, 4],
-                   (geom.K, geom.P, geom.Q), dtype, xp)
+    core = (geom.K, geom.P, geom.Q)
+
+    def block(x, w, b, u):
+        if x.shape[0] == 0:
+            return _empty_block(x, (0,) + core, dtype)
+        return func(x, w, b, w_winograd=u, **kw)
+
+    return _gufunc(op, block, [x, w, bias, w_winograd], ("x", "w", "bias", "w_winograd"),
+                   [3, 4, 1, 4], core, dtype, xp)
 
 
 def conv2d_dgrad(func, dy, w, x_shape, stride, padding, dilation, algorithm, w_winograd,
@@ -247,6 +271,7 @@ def conv2d_dgrad(func, dy, w, x_shape, stride, padding, dilation, algorithm, w_w
 
     op = "conv2d_dgrad"
     _refuse(op, "stream", stream, "None")
+    _known_sizes(op, dy=dy, w=w, w_winograd=w_winograd)
     xp = _chunk_xp(op, dy, w, w_winograd)
     dy, w, w_winograd = _as_dask((dy, w, w_winograd))
     _args.arrays(op, dy=dy, w=w, **({} if w_winograd is None else {"w_winograd": w_winograd}))
@@ -259,8 +284,14 @@ def conv2d_dgrad(func, dy, w, x_shape, stride, padding, dilation, algorithm, w_w
         _args.check_u(op, w_winograd, geom.K, geom.C, dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
     rest = tuple(geom.x_shape[1:])
-    return _gufunc(op, lambda dy, w, u: func(dy, w, (dy.shape[0],) + rest, w_winograd=u, **kw),
-                   [dy, w, w_winograd], ("dy", "w", "w_winograd"), [3, 4, 4], rest, dtype, xp)
+
+    def block(dy, w, u):
+        if dy.shape[0] == 0:
+            return _empty_block(dy, (0,) + rest, dtype)
+        return func(dy, w, (dy.shape[0],) + rest, w_winograd=u, **kw)
+
+    return _gufunc(op, block, [dy, w, w_winograd], ("dy", "w", "w_winograd"), [3, 4, 4], rest,
+                   dtype, xp)
 
 
 def conv2d_wgrad(func, x, dy, w_shape, stride, padding, dilation, algorithm, stream):
@@ -272,6 +303,7 @@ def conv2d_wgrad(func, x, dy, w_shape, stride, padding, dilation, algorithm, str
 
     op = "conv2d_wgrad"
     _refuse(op, "stream", stream, "None")
+    _known_sizes(op, x=x, dy=dy)
     xp = _chunk_xp(op, x, dy)
     x, dy = _as_dask((x, dy))
     _args.arrays(op, x=x, dy=dy)
@@ -284,6 +316,8 @@ def conv2d_wgrad(func, x, dy, w_shape, stride, padding, dilation, algorithm, str
     shape = tuple(geom.w_shape)
 
     def block(x, dy):
+        if x.shape[0] == 0:  # no images: no contribution
+            return _empty_block(x, (1,) + shape, work)
         return func(x.astype(work, copy=False), dy.astype(work, copy=False), shape, **kw)[None]
 
     da = _da()

@@ -283,12 +283,22 @@ def callers_kind(func: _F) -> _F:
     has_out = "out" in sig.parameters
     stream_pos = positional.index("stream") if "stream" in positional else None
     has_stream = "stream" in sig.parameters
+    kinds = {p.kind for p in sig.parameters.values()}
+    names = frozenset(n for n, p in sig.parameters.items() if p.kind not in (
+        p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD))
     op = func.__name__
+
+    def malformed(args, kwargs):
+        """A call Python itself refuses (too many arguments, an unknown keyword, one given
+        twice): made as it is, so the TypeError is Python's, before any conversion."""
+        return ((len(args) > len(positional) and inspect.Parameter.VAR_POSITIONAL not in kinds)
+                or (inspect.Parameter.VAR_KEYWORD not in kinds and not names.issuperset(kwargs))
+                or any(k in kwargs for k in positional[:len(args)]))
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         kind = _scan(op, (*args, *kwargs.values()) if kwargs else args)
-        if kind is None:
+        if kind is None or malformed(args, kwargs):
             return func(*args, **kwargs)
         # Arguments are converted where they stand (no signature binding: a tensor call
         # costs a few microseconds, not tens); a wrong call fails in func as it would.

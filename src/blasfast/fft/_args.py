@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.exceptions import AxisError
 
-from .. import _checks
+from .. import _checks, _dask
 from .._dtypes import bfloat16
 from .._errors import message
 from .._typing import Int
@@ -56,6 +56,8 @@ def _operand(op, name, value, allow_0d=False):
     list or tuple of numbers becomes a NumPy array (the CPU path), as :mod:`numpy.fft` and
     :func:`scipy.signal.fftconvolve` accept one; a ragged one is a ValueError."""
     if isinstance(value, (list, tuple)):
+        _dask.refuse(op, *value, why="a list of Dask arrays; pass one Dask array "
+                                      "(dask.array.stack)")
         try:
             value = np.asarray(value)
         except ValueError:

@@ -91,7 +91,8 @@ def fast_call(a, b, c, alpha, beta, trans_a, trans_b, out, compute, stream):
             or beta.__class__ not in _REAL or (c is not None and type(c) is not ta)
             or (out is not None and type(out) is not ta)
             or (compute is not None and compute.__class__ is not str)
-            or (stream is not None and (kind == _NUMPY or not hasattr(stream, "__enter__")))):
+            or (stream is not None and (kind == _NUMPY
+                                        or not _backend._is_stream_object(stream)))):
         return MISS
     key = (ta, a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype,
            None if c is None else (c.shape, c.strides, c.dtype),

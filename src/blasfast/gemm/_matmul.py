@@ -256,6 +256,7 @@ def matmul(a: ArrayLike, b: ArrayLike, out: Array | tuple[Array] | None = None, 
 
 def _host_operand(op, name, x):
     """A nested list of numbers as a NumPy array (numpy.matmul's conversion)."""
+    _dask.refuse(op, *x, why="a list of Dask arrays; pass one Dask array (dask.array.stack)")
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:

@@ -439,8 +439,9 @@ def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
     ------
     TypeError
         Arguments that are not lists, an item that is not an array (``out=[None]``, a
-        nested list, a Dask array: one launch takes pointers to arrays in memory), non-bool ``trans_a``/``trans_b``, a ``compute`` that is not a string,
-        a ``stream`` that is not a CUDA stream, an unsupported dtype, mixed dtypes (the
+        nested list, a Dask array: one launch takes pointers to arrays in memory),
+        non-bool ``trans_a``/``trans_b``, a ``compute`` that is not a string, a
+        ``stream`` that is not a CUDA stream, an unsupported dtype, mixed dtypes (the
         message names the item), ``c_list``/``out`` not in the result dtype, non-real
         ``alpha``/``beta``, or host and device arrays in one call (naming the two items).
     ValueError
@@ -490,9 +491,6 @@ def gemm_vbatched(a_list: Sequence[ArrayLike], b_list: Sequence[ArrayLike],
     >>> bool(np.allclose(bf.gemm_vbatched(a, b, alpha=2.0)[0], 2 * a[0] @ b[0]))
     True
     """
-    for arg in (a_list, b_list, c_list, out):
-        if type(arg) in (list, tuple):
-            _dask.refuse(_OP, *arg, why="one launch takes pointers to arrays in memory")
     return _gemm_vbatched(_OP, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, out,
                           compute, stream)
 
@@ -505,6 +503,9 @@ def _gemm_vbatched(op, a_list, b_list, c_list, alpha, beta, trans_a, trans_b, ou
                    stream):
     """:func:`gemm_vbatched` with its errors naming ``op`` (``batched_gemm`` routes its
     pointer-array form here)."""
+    for arg in (a_list, b_list, c_list, out):  # else a Dask item is computed in _as_list
+        if type(arg) in (list, tuple):
+            _dask.refuse(op, *arg, why="one launch takes pointers to arrays in memory")
     a_list = _as_list(op, "a_list", a_list, False)
     b_list = _as_list(op, "b_list", b_list, False)
     c_list = _as_list(op, "c_list", c_list, True)
